@@ -1,0 +1,122 @@
+"""Text normalisation for grading: unicode folding, tokens, stems, copied-span removal.
+
+Pure functions; no I/O. Hidden characters and look-alike letters are folded first so that
+an answer cannot hide text from the grader or dodge a signal with homoglyphs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import snowballstemmer
+
+# Zero-width and bidi control characters: people paste them by accident, attackers on purpose.
+_INVISIBLE = dict.fromkeys(
+    [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E] + list(range(0x202A, 0x202F)) + list(range(0x2066, 0x206A))
+)
+
+# Cyrillic and Greek letters that look like Latin ones (the common confusables).
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ɡ": "g",
+        "ո": "n",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ѵ": "v",
+        "ԝ": "w",
+        "ɩ": "i",
+    }
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers him his how i if in into is it its itself just me more most my
+    no nor not now of off on once only or other our ours out over own same she should so some such
+    than that the their theirs them then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours also
+    may might must shall us via per let lets well get gets got make makes one two first then thing
+    things way ways would want use used using like really even much many every""".split()
+)
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+def fold(text: str) -> str:
+    """Lowercase, NFKC-normalise, drop invisible characters, map look-alike letters to Latin."""
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).lower()
+    text = text.translate(_HOMOGLYPHS)
+    # Strip combining marks so "rollbáck" and "rollback" meet.
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    return _TOKEN.findall(fold(text))
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the words that carry meaning (stopwords dropped)."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def stopword_ratio(tokens: Sequence[str]) -> float:
+    if not tokens:
+        return 0.0
+    return sum(1 for t in tokens if t in STOPWORDS) / len(tokens)
+
+
+def remove_copied_spans(tokens: list[str], source: Iterable[str], n: int = 5) -> list[str]:
+    """Drop every run of >= n tokens that also appears verbatim in `source` (e.g. the prompt).
+
+    Copying the question back earns nothing; a genuine answer rarely repeats five words in a row.
+    """
+    source_list = list(source)
+    if len(tokens) < n or len(source_list) < n:
+        return tokens
+    grams = {tuple(source_list[i : i + n]) for i in range(len(source_list) - n + 1)}
+    keep = [True] * len(tokens)
+    for i in range(len(tokens) - n + 1):
+        if tuple(tokens[i : i + n]) in grams:
+            for j in range(i, i + n):
+                keep[j] = False
+    return [t for t, k in zip(tokens, keep, strict=True) if k]
