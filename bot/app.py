@@ -1,0 +1,222 @@
+"""Composition root: builds every service from Settings and wires them together.
+
+Nothing is global: a RepBot instance owns its engine, services and background tasks, so tests
+and benchmarks can run several side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.clock import Clock, SystemClock
+from bot.commands import Commands, Reply
+from bot.config import Settings
+from bot.daily import DailyFlow
+from bot.events import (
+    AnswerDeleted,
+    AnswerEdited,
+    AnswerPosted,
+    ButtonPressed,
+    CommandInvoked,
+    DirectMessage,
+    MessageRef,
+    ModalSubmitted,
+)
+from bot.feedback import FeedbackNotifier, place_of
+from bot.grading.offline import OfflineGrader, TermWeights
+from bot.grading.queue import GradingQueue
+from bot.grading.worker import GradingWorker, WorkerSettings
+from bot.intake import RECEIVED_EMOJI, Intake, IntakeResult, IntakeSettings, Outcome
+from bot.leaderboard import Leaderboard
+from bot.messages import text_message
+from bot.ports import Chat, Grader
+from bot.schedule import Scheduler
+from bot.views import ANSWER_PRIVATELY, HINT, SKIP, received_message
+from content.loader import QuestionBank, load_bank
+from storage.db import ensure_schema, make_engine, make_sessionmaker
+from storage.models import Channel, Post
+
+log = logging.getLogger(__name__)
+
+
+def offline_grader_for(bank: QuestionBank) -> OfflineGrader:
+    return OfflineGrader(TermWeights.from_documents(q.model_answer for q in bank.all()))
+
+
+def build_grader(settings: Settings, offline: OfflineGrader) -> Grader:
+    """The LLM cross-checked by the offline grader when an LLM is configured, else offline."""
+    if not settings.llm_enabled:
+        return offline
+    from bot.grading.composite import CompositeGrader
+    from bot.grading.llm import LLMGrader
+
+    llm = LLMGrader(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed",
+        model=settings.llm_model,
+        concurrency=settings.llm_concurrency,
+        timeout_s=settings.llm_timeout_seconds,
+    )
+    return CompositeGrader(llm, offline)
+
+
+class RepBot:
+    def __init__(
+        self,
+        settings: Settings,
+        chat: Chat,
+        *,
+        clock: Clock | None = None,
+        bank: QuestionBank | None = None,
+        grader: Grader | None = None,
+        engine: AsyncEngine | None = None,
+    ):
+        self.settings = settings
+        self.chat = chat
+        self.clock = clock or SystemClock()
+        self.bank = bank or load_bank(settings.content_dirs)
+        self.engine = engine or make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.offline = offline_grader_for(self.bank)
+        self.grader = grader or build_grader(settings, self.offline)
+        self.intake = Intake(
+            self.sessions,
+            self.clock,
+            IntakeSettings(dt.timedelta(seconds=settings.quiet_period_seconds), settings.answer_max_chars),
+        )
+        self.queue = GradingQueue(self.sessions, self.clock, dt.timedelta(seconds=settings.grading_lease_seconds))
+        self.notifier = FeedbackNotifier(self.sessions, chat, self.bank)
+        self.worker = GradingWorker(
+            self.queue,
+            self.grader,
+            self.offline,
+            self.bank,
+            self.clock,
+            self.notifier,
+            WorkerSettings(
+                poll=settings.grading_poll_seconds, max_delay=dt.timedelta(minutes=settings.grading_max_delay_minutes)
+            ),
+        )
+        self.daily = DailyFlow(self.sessions, chat, self.bank, self.clock, settings)
+        self.board = Leaderboard(self.sessions)
+        self.commands = Commands(self.daily, self.board, self.clock, self.sessions)
+        self.scheduler = Scheduler(self.sessions, self.daily, self.clock, dt.timedelta(minutes=settings.catch_up_grace_minutes))
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._handlers: dict[type, Callable[[Any], Awaitable[Any]]] = {
+            AnswerPosted: self.on_answer,
+            AnswerEdited: self.on_edit,
+            AnswerDeleted: self.on_delete,
+            CommandInvoked: self.on_command,
+            ButtonPressed: self.on_button,
+            ModalSubmitted: self.on_modal,
+            DirectMessage: self.on_direct_message,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def prepare(self) -> str:
+        """Check (or upgrade) the schema; run before anything touches the database."""
+        return await ensure_schema(self.engine, self.settings.database_url, auto_migrate=self.settings.auto_migrate)
+
+    async def start(self, *, schedule: bool = True, grade_in_background: bool = True) -> None:
+        status = await self.prepare()
+        log.info("database schema: %s", status)
+        await self.notifier.deliver_pending()
+        if schedule:
+            await self.scheduler.start()
+        if grade_in_background:
+            self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop), name="grading"))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self.scheduler.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.engine.dispose()
+
+    # -- inbound events ----------------------------------------------------------------------
+
+    async def handle(self, event: object) -> Any:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise TypeError(f"no handler for {type(event).__name__}")
+        return await handler(event)
+
+    async def on_answer(self, event: AnswerPosted) -> IntakeResult:
+        result = await self.intake.answer_posted(event)
+        if result.outcome is Outcome.STORED:
+            self.worker.wake()
+            await self._acknowledge(event, result)
+        return result
+
+    async def _acknowledge(self, event: AnswerPosted, result: IntakeResult) -> None:
+        try:
+            if not event.private:
+                await self.chat.react(event.message, RECEIVED_EMOJI)
+            note = received_message(result.truncated_from, self.settings.answer_max_chars)
+            if note is not None:
+                await self.chat.reply(event.message.root, note, only_to=event.person)
+        except Exception:  # the answer is stored; a failed reaction must not look like a failure
+            log.warning("could not acknowledge answer %s", result.answer_id, exc_info=True)
+
+    async def on_edit(self, event: AnswerEdited) -> IntakeResult:
+        result = await self.intake.answer_edited(event)
+        if result.outcome is Outcome.UPDATED:
+            self.worker.wake()
+        return result
+
+    async def on_delete(self, event: AnswerDeleted) -> IntakeResult:
+        result = await self.intake.answer_deleted(event)
+        if result.outcome is Outcome.UPDATED:
+            self.worker.wake()
+        return result
+
+    async def on_command(self, event: CommandInvoked) -> Reply:
+        return await self.commands.dispatch(event)
+
+    async def on_button(self, event: ButtonPressed) -> Reply | None:
+        post = await self._post(event.value)
+        if post is None:
+            return Reply(text_message("That question is no longer available."))
+        question = self.bank.get(post.question_id)
+        if event.action == HINT and question is not None:
+            hint = question.hints[0] if question.hints else "Think about what could go wrong and how you would notice."
+            return Reply(text_message(f"Hint: {hint}"))
+        if event.action == SKIP:
+            return Reply(text_message("Skipped. No answer today costs no points; see you at the next question."))
+        if event.action == ANSWER_PRIVATELY:
+            return None  # adapters open their platform's answer box, then send ModalSubmitted
+        return Reply(text_message("Unknown button."))
+
+    async def on_modal(self, event: ModalSubmitted) -> IntakeResult:
+        post = await self._post(event.value)
+        if post is None or post.thread_ref is None:
+            return IntakeResult(Outcome.NOT_AN_ANSWER)
+        ref = MessageRef(event.place, event.source_id, post.thread_ref)
+        return await self.on_answer(AnswerPosted(event.person, event.text, event.source_id, ref, private=True))
+
+    async def on_direct_message(self, event: DirectMessage) -> Reply:
+        return Reply(
+            text_message("Hi! Daily questions are answered in your team channel's thread. Type `help` in a channel for commands.")
+        )
+
+    async def _post(self, value: str) -> Post | None:
+        if not value.isdigit():
+            return None
+        async with self.sessions() as session:
+            return await session.get(Post, int(value))
+
+    async def channel_places(self) -> list[tuple[int, Any]]:
+        async with self.sessions() as session:
+            channels = (await session.execute(select(Channel))).scalars().all()
+        return [(c.id, place_of(c)) for c in channels]

@@ -1,0 +1,210 @@
+"""The durable grading queue: answers rows with a status and a lease.
+
+claim() takes due answers (PostgreSQL: FOR UPDATE SKIP LOCKED, so replicas never take the same
+row); complete() stores the grade and the points in one transaction, but only while the lease
+is still ours and the answer has not changed since; an expired lease returns a row to the queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.grading.model import Grade
+from bot.points import set_answer_points
+from bot.scoring import PointsRule, points_for
+from storage.db import transaction
+from storage.models import Answer, GradeRow, Post
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    answer_id: int
+    revision: int
+    lease_token: str
+    question_id: str
+    question_version: str
+    text: str
+    attempts: int
+    received_at: dt.datetime
+    delay_notified: bool
+
+
+def grade_row(
+    answer_id: int,
+    revision: int,
+    grade: Grade,
+    now: dt.datetime,
+    *,
+    attempt_key: str = "auto",
+    set_by: str | None = None,
+    reason: str | None = None,
+) -> GradeRow:
+    return GradeRow(
+        answer_id=answer_id,
+        revision=revision,
+        attempt_key=attempt_key,
+        current=True,
+        score=grade.score,
+        criteria=[{k: str(v) for k, v in asdict(c).items()} for c in grade.criteria],
+        feedback=grade.feedback,
+        grader=grade.grader,
+        model=grade.model,
+        prompt_version=grade.prompt_version,
+        tokens_in=grade.tokens_in,
+        tokens_out=grade.tokens_out,
+        latency_ms=grade.latency_ms,
+        flags=sorted(f.value for f in grade.flags),
+        set_by=set_by,
+        reason=reason,
+        created_at=now,
+    )
+
+
+class GradingQueue:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, lease: dt.timedelta, rule: PointsRule = PointsRule()
+    ):
+        self._sessions = sessions
+        self._clock = clock
+        self._lease = lease
+        self._rule = rule
+
+    def _due(self, now: dt.datetime):  # type: ignore[no-untyped-def]
+        return or_(
+            and_(Answer.status == "pending", Answer.available_at <= now),
+            and_(Answer.status == "grading", Answer.lease_until < now),
+        )
+
+    async def claim(self, limit: int) -> list[Job]:
+        now = self._clock.now()
+        async with transaction(self._sessions) as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(Answer)
+                        .where(self._due(now))
+                        .order_by(Answer.available_at, Answer.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            jobs = []
+            for answer in rows:
+                answer.status = "grading"
+                answer.lease_token = secrets.token_hex(8)
+                answer.lease_until = now + self._lease
+                answer.attempts += 1
+                jobs.append(
+                    Job(
+                        answer.id,
+                        answer.revision,
+                        answer.lease_token,
+                        answer.question_id,
+                        answer.question_version,
+                        answer.text,
+                        answer.attempts,
+                        answer.received_at,
+                        answer.delay_notified,
+                    )
+                )
+            return jobs
+
+    async def complete(self, job: Job, grade: Grade) -> bool:
+        """Store the grade and points; False when the lease was lost or the answer changed."""
+        now = self._clock.now()
+        try:
+            async with transaction(self._sessions) as session:
+                answer = await self._owned(session, job)
+                if answer is None:
+                    return False
+                await session.execute(
+                    update(GradeRow).where(GradeRow.answer_id == answer.id, GradeRow.current.is_(True)).values(current=False)
+                )
+                session.add(grade_row(answer.id, answer.revision, grade, now))
+                answer.status = "graded"
+                answer.lease_token = None
+                answer.lease_until = None
+                answer.notify_pending = True
+                answer.updated_at = now
+                await self.award(
+                    session, answer, grade.score, reason="grade", key=f"a{answer.id}:r{answer.revision}:grade", now=now
+                )
+                return True
+        except IntegrityError:
+            return False  # this revision already has its grade: someone else finished first
+
+    async def award(
+        self, session: AsyncSession, answer: Answer, score: float, *, reason: str, key: str, now: dt.datetime
+    ) -> None:
+        if answer.post_id is None:
+            return  # interview answers never earn channel points
+        post = await session.get(Post, answer.post_id)
+        assert post is not None
+        await set_answer_points(
+            session,
+            answer,
+            post,
+            points=points_for(score, late=answer.late, rule=self._rule),
+            counted=not answer.late,
+            reason=reason,
+            key=key,
+            now=now,
+        )
+
+    async def postpone(self, job: Job, delay: dt.timedelta, *, delay_notified: bool | None = None) -> bool:
+        """Give the answer back to the queue to retry later (grader unavailable)."""
+        now = self._clock.now()
+        async with transaction(self._sessions) as session:
+            answer = await self._owned(session, job)
+            if answer is None:
+                return False
+            answer.status = "pending"
+            answer.lease_token = None
+            answer.lease_until = None
+            answer.available_at = now + delay
+            if delay_notified is not None:
+                answer.delay_notified = delay_notified
+            return True
+
+    async def _owned(self, session: AsyncSession, job: Job) -> Answer | None:
+        answer = (await session.execute(select(Answer).where(Answer.id == job.answer_id).with_for_update())).scalar_one_or_none()
+        if answer is None or answer.lease_token != job.lease_token or answer.revision != job.revision:
+            return None
+        return answer
+
+    async def depth(self) -> int:
+        async with self._sessions() as session:
+            return int(
+                (
+                    await session.execute(
+                        select(func.count()).select_from(Answer).where(Answer.status.in_(("pending", "grading")))
+                    )
+                ).scalar_one()
+            )
+
+    async def next_due_in(self) -> dt.timedelta | None:
+        """Time until the next pending answer becomes due (None if the queue is empty)."""
+        async with self._sessions() as session:
+            soonest = (
+                await session.execute(select(func.min(Answer.available_at)).where(Answer.status == "pending"))
+            ).scalar_one_or_none()
+            leased = (
+                await session.execute(select(func.min(Answer.lease_until)).where(Answer.status == "grading"))
+            ).scalar_one_or_none()
+        candidates = [t for t in (soonest, leased) if t is not None]
+        if not candidates:
+            return None
+        when = min(candidates)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return max(dt.timedelta(0), when - self._clock.now())

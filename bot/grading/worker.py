@@ -1,0 +1,125 @@
+"""The grading worker: claims due answers, grades them, stores grades, then notifies.
+
+A grader that is down delays grades, never drops them: the answer goes back to the queue with
+a backoff, the answerer is told once, and after `max_delay` the offline grade is used (flagged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.grading.errors import GradingUnavailable
+from bot.grading.model import Flag, Grade
+from bot.grading.queue import GradingQueue, Job
+from bot.ports import Grader
+from content.loader import QuestionBank
+
+log = logging.getLogger(__name__)
+
+
+class GradeListener(Protocol):
+    async def graded(self, answer_id: int) -> None: ...
+
+    async def delayed(self, answer_id: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    batch: int = 8
+    poll: float = 1.0
+    max_delay: dt.timedelta = dt.timedelta(hours=1)
+    max_backoff: dt.timedelta = dt.timedelta(minutes=5)
+
+
+class GradingWorker:
+    def __init__(
+        self,
+        queue: GradingQueue,
+        grader: Grader,
+        fallback: Grader,
+        bank: QuestionBank,
+        clock: Clock,
+        listener: GradeListener,
+        settings: WorkerSettings = WorkerSettings(),
+        metrics: object | None = None,
+    ):
+        self._queue = queue
+        self._grader = grader
+        self._fallback = fallback
+        self._bank = bank
+        self._clock = clock
+        self._listener = listener
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self.graded_count = 0
+
+    def wake(self) -> None:
+        """Something was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        jobs = await self._queue.claim(self._settings.batch)
+        if jobs:
+            await asyncio.gather(*(self._process(job) for job in jobs))
+        return len(jobs)
+
+    async def run_until_idle(self, limit_seconds: float = 60.0) -> None:
+        """Grade everything that is due now (console, tests); returns when nothing is due."""
+        async with asyncio.timeout(limit_seconds):
+            while await self.run_once():
+                pass
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("grading loop error")
+                handled = 0
+            if handled:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll)
+            except TimeoutError:
+                pass
+
+    async def _process(self, job: Job) -> None:
+        question = self._bank.get(job.question_id)
+        if question is None:
+            log.error("answer %s refers to unknown question %s; kept queued", job.answer_id, job.question_id)
+            await self._queue.postpone(job, self._settings.max_backoff)
+            return
+        try:
+            grade = await self._grader.grade(question, job.text)
+        except GradingUnavailable as exc:
+            waited = self._clock.now() - job.received_at
+            if waited < self._settings.max_delay:
+                await self._postpone(job, exc.retry_after)
+                return
+            log.warning("grader unavailable for %s after %s; using offline grade", job.answer_id, waited)
+            grade = await self._fallback.grade(question, job.text)
+            grade = replace(grade, flags=grade.flags | {Flag.OFFLINE_FALLBACK})
+        except Exception:
+            log.exception("grader failed on answer %s; will retry", job.answer_id)
+            await self._postpone(job, None)
+            return
+        await self._store(job, grade)
+
+    async def _postpone(self, job: Job, retry_after: float | None) -> None:
+        backoff = min(self._settings.max_backoff, dt.timedelta(seconds=self._settings.poll * 2 ** min(job.attempts, 10)))
+        if retry_after is not None:
+            backoff = max(backoff, dt.timedelta(seconds=retry_after))
+        first_delay = not job.delay_notified
+        if await self._queue.postpone(job, backoff, delay_notified=True if first_delay else None) and first_delay:
+            await self._listener.delayed(job.answer_id)
+
+    async def _store(self, job: Job, grade: Grade) -> None:
+        if await self._queue.complete(job, grade):
+            self.graded_count += 1
+            await self._listener.graded(job.answer_id)

@@ -1,0 +1,110 @@
+"""Scheduling with APScheduler 3: a cron job per channel at its local time and weekdays, a
+sweep that closes due posts, and a catch-up at start-up for posts missed while down.
+
+Every replica runs the same jobs; the unique (channel, day) key decides who posts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.daily import DailyFlow, schedule_of
+from storage.models import Channel, Post
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 30
+
+
+class Scheduler:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], daily: DailyFlow, clock: Clock, grace: dt.timedelta):
+        self._sessions = sessions
+        self._daily = daily
+        self._clock = clock
+        self._grace = grace
+        self._aps = AsyncIOScheduler(timezone=dt.UTC)
+
+    async def start(self) -> None:
+        await self.catch_up()
+        async with self._sessions() as session:
+            channels = (await session.execute(select(Channel).where(Channel.enabled.is_(True)))).scalars().all()
+        for channel in channels:
+            self.sync_channel(channel)
+        self._aps.add_job(
+            self.sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep", replace_existing=True, max_instances=1, coalesce=True
+        )
+        self._aps.start()
+
+    def stop(self) -> None:
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+
+    def sync_channel(self, channel: Channel) -> None:
+        """(Re)install the channel's daily cron job after its schedule changed."""
+        schedule = schedule_of(channel)
+        trigger = CronTrigger(
+            day_of_week=",".join(schedule.weekdays),
+            hour=schedule.post_time.hour,
+            minute=schedule.post_time.minute,
+            timezone=schedule.tz,
+        )
+        self._aps.add_job(
+            self.fire,
+            trigger,
+            args=[channel.id],
+            id=f"post:{channel.id}",
+            replace_existing=True,
+            misfire_grace_time=int(self._grace.total_seconds()) or None,
+            coalesce=True,
+        )
+
+    def job_ids(self) -> list[str]:
+        return sorted(job.id for job in self._aps.get_jobs())
+
+    async def fire(self, channel_id: int) -> None:
+        async with self._sessions() as session:
+            channel = await session.get(Channel, channel_id)
+        if channel is None or not channel.enabled:
+            return
+        schedule = schedule_of(channel)
+        day = schedule.local_day(self._clock.now())
+        if schedule.is_scheduled(day):
+            await self._daily.post_daily(channel_id, day)
+
+    async def sweep(self) -> None:
+        try:
+            await self._daily.close_due()
+            await self.catch_up()
+        except Exception:
+            log.exception("schedule sweep failed")
+
+    async def catch_up(self) -> int:
+        """Post today's question where its time passed within the grace window and none exists."""
+        now = self._clock.now()
+        posted = 0
+        async with self._sessions() as session:
+            channels = (await session.execute(select(Channel).where(Channel.enabled.is_(True)))).scalars().all()
+            existing = {
+                (c, d)
+                for c, d in (
+                    await session.execute(
+                        select(Post.channel_id, Post.day).where(
+                            Post.slot == 0, Post.status != "claimed", Post.day >= (now - dt.timedelta(days=2)).date()
+                        )
+                    )
+                ).all()
+            }
+        for channel in channels:
+            day = schedule_of(channel).due_day(now, self._grace)
+            if day is not None and (channel.id, day) not in existing:
+                posted += await self._daily.post_daily(channel.id, day) is not None
+        await self._daily.close_due()
+        return posted
