@@ -1,0 +1,273 @@
+"""DiscordAdapter: builds the discord.py client, wires its events to the core, runs it.
+
+Modes (logged at start): a single gateway connection or `AutoShardedClient`
+(REPBOT_DISCORD_SHARDS), and with or without the privileged MESSAGE_CONTENT intent
+(REPBOT_DISCORD_MESSAGE_CONTENT): with it, thread replies are answers; without it, people
+answer through the "Answer privately" modal. Commands sync globally, per guild, or not at all
+(REPBOT_DISCORD_SYNC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from pydantic import SecretStr
+
+from adapters.discord import events as ev
+from adapters.discord.chat import DiscordChat, send_kwargs
+from adapters.discord.commands import build_group
+from adapters.discord.endpoints import Endpoints
+from adapters.discord.interactions import Interactions
+from adapters.discord.render import render
+from bot.commands import Reply
+from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.app import RepBot
+
+log = logging.getLogger(__name__)
+
+SyncMode = Literal["global", "guild", "off"]
+
+
+@dataclass(frozen=True)
+class DiscordOptions:
+    token: SecretStr = field(repr=False)
+    shards: int | None = None  # None: one connection; 0: AutoShardedClient, Discord picks the count
+    message_content: bool = False
+    sync: SyncMode = "global"
+    admins: tuple[str, ...] = ()
+    api_base: str | None = None
+    gateway_url: str | None = None
+    ready_timeout: float = 60.0
+    guild_ready_timeout: float = 2.0  # how long discord.py waits for GUILD_CREATEs before READY
+
+
+def intents_for(message_content: bool) -> discord.Intents:
+    """Guilds (channels, threads, roles), guild messages, DMs; MESSAGE_CONTENT only when asked for."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = message_content
+    return intents
+
+
+def describe_mode(options: DiscordOptions) -> str:
+    if options.shards is None:
+        connection = "single gateway connection"
+    else:
+        connection = f"AutoShardedClient ({options.shards or 'automatic'} shards)"
+    content = (
+        "MESSAGE_CONTENT on: thread replies are answers"
+        if options.message_content
+        else "MESSAGE_CONTENT off: answers come through the Answer privately modal"
+    )
+    return f"{connection}; {content}; command sync: {options.sync}"
+
+
+class DiscordAdapter:
+    platform = ev.PLATFORM
+
+    def __init__(self, options: DiscordOptions):
+        self.options = options
+        self.endpoints = Endpoints(options.api_base, options.gateway_url)
+        common: dict[str, Any] = {
+            "intents": intents_for(options.message_content),
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "guild_ready_timeout": options.guild_ready_timeout,
+        }
+        if options.shards is None:
+            self.client: discord.Client = discord.Client(**common)
+        else:
+            self.client = discord.AutoShardedClient(shard_count=options.shards or None, **common)
+        self.endpoints.install(self.client)
+        self.tree = app_commands.CommandTree(self.client)
+        self._chat = DiscordChat(self.client, self.endpoints)
+        self._bot: RepBot | None = None
+        self._interactions: Interactions | None = None
+        self._ready = asyncio.Event()
+        self._synced = False
+        self._task: asyncio.Task[None] | None = None
+        for name in ("on_ready", "on_resumed", "on_message", "on_raw_message_edit", "on_raw_message_delete"):
+            setattr(self.client, name, getattr(self, name))
+        for name in ("on_raw_bulk_message_delete", "on_interaction", "on_guild_join"):
+            setattr(self.client, name, getattr(self, name))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DiscordAdapter:
+        if settings.discord_token is None:
+            raise ValueError("DISCORD_TOKEN is not set")
+        values: dict[str, Any] = {
+            "token": settings.discord_token,
+            "shards": settings.discord_shards,
+            "message_content": settings.discord_message_content,
+            "sync": settings.discord_sync,
+            "admins": tuple(settings.admins),
+            "api_base": settings.discord_api_base,
+            "gateway_url": settings.discord_gateway_url,
+        }
+        values.update(overrides)
+        return cls(DiscordOptions(**values))
+
+    @property
+    def chat(self) -> DiscordChat:
+        return self._chat
+
+    @property
+    def bot(self) -> RepBot:
+        assert self._bot is not None, "start() first"
+        return self._bot
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, bot: RepBot) -> None:
+        """Log in, connect to the gateway, and return once READY; errors say what to fix."""
+        self._bot = bot
+        self._interactions = Interactions(bot, self._chat, list(self.options.admins))
+        self.tree.add_command(build_group(self._interactions.command, bot.commands.table))
+        log.info("Discord adapter: %s", describe_mode(self.options))
+        self._task = asyncio.create_task(self._run(), name="discord-client")
+        ready = asyncio.create_task(self._ready.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {self._task, ready}, timeout=self.options.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+        if self._task in done:
+            error = self._task.exception()
+            await self.client.close()  # a failed login leaves discord.py's HTTP session open
+            raise RuntimeError(self._start_error(error)) from error
+        if not done:
+            await self.stop()
+            raise RuntimeError(f"Discord did not become ready within {self.options.ready_timeout:g} s")
+
+    async def _run(self) -> None:
+        # Interaction responses made by tasks this client starts use the endpoint override.
+        self.endpoints.enter()
+        await self.client.start(self.options.token.get_secret_value())
+
+    def _start_error(self, exc: BaseException | None) -> str:
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            return (
+                "Discord refused the MESSAGE_CONTENT intent: enable it under Bot > Privileged Gateway Intents "
+                "in the Developer Portal, or set REPBOT_DISCORD_MESSAGE_CONTENT=false"
+            )
+        if isinstance(exc, discord.LoginFailure):
+            return "Discord rejected the bot token: check DISCORD_TOKEN (Bot > Reset Token in the Developer Portal)"
+        if exc is None:
+            return "the Discord client stopped before it was ready"
+        return f"the Discord client stopped during start-up: {type(exc).__name__}: {exc}"
+
+    async def stop(self) -> None:
+        await self.client.close()
+        if self._task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, 10)
+            self._task = None
+
+    # -- gateway events -----------------------------------------------------------------------
+
+    async def on_ready(self) -> None:
+        user = self.client.user
+        log.info("Discord ready as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.client.guilds))
+        try:
+            if not self._synced:
+                self._synced = True
+                await self._sync()
+        finally:
+            self._ready.set()
+
+    async def on_resumed(self) -> None:
+        log.info("Discord gateway session resumed")
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if self.options.sync == "guild":
+            await self._sync_guild(guild)
+
+    async def _sync(self) -> None:
+        try:
+            if self.options.sync == "global":
+                synced = await self.tree.sync()
+                log.info("synced %d global application command(s); Discord may take a while to show changes", len(synced))
+            elif self.options.sync == "guild":
+                for guild in self.client.guilds:
+                    await self._sync_guild(guild)
+        except Exception:  # e.g. HTTP errors or too many commands; the bot still runs without /repbot
+            log.exception("application command sync failed; /repbot may be missing or outdated")
+
+    async def _sync_guild(self, guild: discord.Guild) -> None:
+        self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        log.info("synced %d application command(s) to guild %s", len(synced), guild.id)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.webhook_id is not None:
+            return
+        try:
+            if message.guild is None:
+                await self._direct_message(message)
+                return
+            parent = await self._thread_parent(message.channel)
+            if parent is None:
+                return
+            event = ev.thread_answer(message, parent)
+            if event is not None:
+                result = await self.bot.handle(event)
+                log.debug("thread message %s: %s", message.id, getattr(result, "outcome", result))
+        except Exception:
+            log.exception("could not handle Discord message %s", message.id)
+
+    async def _thread_parent(self, channel: object) -> int | None:
+        parent = ev.thread_parent(channel)
+        if parent is not None or isinstance(channel, discord.abc.GuildChannel):
+            return parent
+        # A channel discord.py has not cached (e.g. a thread created while disconnected): ask once.
+        channel_id = getattr(channel, "id", None)
+        if channel_id is None:
+            return None
+        try:
+            return ev.thread_parent(await self.client.fetch_channel(channel_id))
+        except discord.HTTPException:
+            return None
+
+    async def _direct_message(self, message: discord.Message) -> None:
+        event = ev.direct_message(message)
+        if event is None or not await self.bot.first_time_seen(ev.dm_key(message)):
+            return
+        reply = await self.bot.handle(event)
+        if isinstance(reply, Reply):
+            for out in render(reply.message):
+                await message.channel.send(**send_kwargs(out))
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        event = ev.answer_edited(payload.message)
+        if event is not None:
+            try:
+                await self.bot.handle(event)
+            except Exception:
+                log.exception("could not handle the edit of message %s", payload.message_id)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self._deleted(ev.answers_deleted(payload.guild_id, payload.channel_id, [payload.message_id]))
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self._deleted(ev.answers_deleted(payload.guild_id, payload.channel_id, payload.message_ids))
+
+    async def _deleted(self, events: list[Any]) -> None:
+        for event in events:
+            try:
+                await self.bot.handle(event)
+            except Exception:
+                log.exception("could not handle the deletion %s", event.source_id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if self._interactions is not None:
+            await self._interactions.on_interaction(interaction)
