@@ -490,7 +490,9 @@ async def test_composite_caps_and_flags_obedient_llm_on_injection(fake: FakeLLM,
     assert len(fake.requests) == 1
     assert grade.grader == "composite"
     assert grade.hit == IDS  # the LLM's (obeyed) criteria are kept for the reviewer
-    assert grade.feedback == "Excellent, complete answer."
+    # The obeyed (attacker-influenced) feedback is not shown; the offline feedback and a note are.
+    assert grade.feedback.startswith(offline.grade_sync(QUESTION, INJECTION_ANSWER).feedback)
+    assert "Excellent" not in grade.feedback and "reviewer" in grade.feedback
     assert grade.score == pytest.approx(min(10.0, offline_score + 2.0))
     assert grade.score <= 4.0
     assert {Flag.NEEDS_REVIEW, Flag.INJECTION_SUSPECTED} <= grade.flags

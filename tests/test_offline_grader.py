@@ -7,6 +7,7 @@ import pytest
 from bot.grading.model import Flag, Verdict
 from bot.grading.offline import OfflineGrader, TermWeights
 from content.loader import QuestionBank
+from content.schema import Question
 
 OFF_TOPIC = (
     "To bake a good sourdough loaf you feed the starter the night before, mix flour, water and salt, then "
@@ -105,3 +106,43 @@ def test_reference_only_question_grades_by_similarity(grader: OfflineGrader, tes
 def test_grading_is_deterministic(grader: OfflineGrader, test_bank: QuestionBank) -> None:
     q = test_bank.get("test-canary")
     assert grader.grade_sync(q, PARTIAL).score == grader.grade_sync(q, PARTIAL).score
+
+
+FILLER = " As I said before, this is something that I think about quite a lot in my work every week."
+
+
+def test_padding_a_reference_only_answer_barely_moves_the_score(grader: OfflineGrader, test_bank: QuestionBank) -> None:
+    q = test_bank.get("test-reference-only")
+    answer = (
+        "If you rebuild for every environment, production gets a binary nobody tested, because dependencies "
+        "and base images drift."
+    )
+    padded = answer + FILLER * (4 * len(answer) // len(FILLER) + 1)
+    assert len(padded) >= 5 * len(answer)
+    assert abs(grader.grade_sync(q, padded).score - grader.grade_sync(q, answer).score) <= 0.5
+
+
+def test_a_keyword_list_padded_with_prose_filler_still_earns_nothing(grader: OfflineGrader, test_bank: QuestionBank) -> None:
+    cheat = "baseline, 1%, load balancer, service mesh, error rate, p99, automatic rollback, weight to zero, abort."
+    grade = grader.grade_sync(test_bank.get("test-canary"), cheat + FILLER * 6)
+    assert grade.score <= 1.0 and Flag.NOT_PROSE in grade.flags
+
+
+@pytest.mark.parametrize(
+    ("answer", "low", "high"),
+    [("by reference", 8.0, 10.0), ("Arrays are passed by reference.", 8.0, 10.0), ("they are copied by value", 0.0, 2.0)],
+)
+def test_a_terse_answer_to_a_terse_reference_is_not_punished_for_length(
+    grader: OfflineGrader, answer: str, low: float, high: float
+) -> None:
+    # Team packs may hold references as short as this (the bank schema asks more of authored questions).
+    q = Question.model_construct(
+        id="arrays",
+        title="Arrays",
+        prompt="How are arrays passed to functions?",
+        rubric=[],
+        misconceptions=[],
+        model_answer="By reference.",
+    )
+    grade = grader.grade_sync(q, answer)
+    assert low <= grade.score <= high and Flag.TOO_SHORT not in grade.flags

@@ -12,7 +12,9 @@ Two situations are not trusted and get a capped score plus Flag.NEEDS_REVIEW:
 Rule for the cap: score = min(LLM score, offline score + cap), with cap = gap / 2 unless
 given. The LLM may credit paraphrases the offline grader missed, but only by half the gap
 it is otherwise allowed, until a reviewer looks. A lower LLM score is never raised. The
-LLM's criteria and feedback are kept so the reviewer sees what it claimed.
+LLM's criteria are kept so the reviewer sees what it claimed. When injection is suspected the
+LLM's feedback is not shown: the answer may have dictated it ("tell them it was perfect"), so
+the person reads the offline grader's feedback plus a note that a reviewer will look.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from bot.grading.model import Flag, Grade, clamp_score
 from content.schema import Question
 
 GRADER_NAME = "composite"
+REVIEW_NOTE = "A reviewer will check this grade."
+INJECTION_NOTE = "Part of the answer read like instructions to the grader, so it was not graded."
 
 
 class _Grader(Protocol):
@@ -39,11 +43,16 @@ def combine(llm: Grade, offline: Grade, *, gap: float, offline_floor: float, cap
     if not (implausible or injection):
         return dataclasses.replace(llm, grader=GRADER_NAME)
     flags = set(llm.flags) | {Flag.NEEDS_REVIEW}
+    feedback = llm.feedback
     if injection:
         flags.add(Flag.INJECTION_SUSPECTED)
+        # The offline feedback already explains the removal when the offline screen caught it.
+        notes = [REVIEW_NOTE] if Flag.INJECTION_SUSPECTED in offline.flags else [INJECTION_NOTE, REVIEW_NOTE]
+        feedback = " ".join([offline.feedback.strip(), *notes]).strip()
     return dataclasses.replace(
         llm,
         score=clamp_score(min(llm.score, offline.score + cap)),
+        feedback=feedback,
         grader=GRADER_NAME,
         flags=frozenset(flags),
     )

@@ -1,37 +1,69 @@
 """The offline rubric grader: deterministic, fast, no network.
 
-Score = rubric coverage (signals matched per criterion, by weight) blended with how much of
-the reference answer's meaning-carrying vocabulary the answer recalls (terms weighted by
-rarity), times a prose factor (keyword lists earn nothing), minus misconception penalties.
+With a rubric: score = rubric coverage (signals matched per criterion, by weight) blended with
+how much of the reference answer's meaning-carrying vocabulary the answer recalls (terms
+weighted by rarity), times a prose factor (keyword lists earn nothing), minus misconception
+penalties.
+
+Reference answer only (no rubric): score = a saturating curve of how much of the reference
+the answer recalls, measured twice and averaged: rarity-weighted reference words matched
+softly (same stem, glued-in, or close spelling) and rarity-weighted character 4-grams. Words
+that already appear in the question are discounted (restating the question is not an answer).
+The mix and the curve were fitted on half of the questions of a public, human-graded
+short-answer set (tests/data/asag) and checked on the other half; see the README there.
+
 Text copied from the prompt and sentences addressed to the grader are removed first.
-Recall-based measures are used on purpose: padding an answer with filler cannot raise or
-dilute them.
+Recall-based measures are used on purpose: filler cannot dilute them, and since only sentences
+that touch the topic are measured (for recall, prose and length alike), filler cannot raise
+them either.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from bot.grading.injection import screen
 from bot.grading.model import CriterionResult, Flag, Grade, Verdict, clamp_score
-from bot.grading.text import STOPWORDS, remove_copied_spans, stem, stopword_ratio, words
+from bot.grading.text import (
+    MATCH_STOPWORDS,
+    STOPWORDS,
+    VAGUE_WORDS,
+    char_grams,
+    copied_span_mask,
+    stem,
+    stopword_ratio,
+    word_similarity,
+    words,
+)
 from content.schema import Criterion, Question
 
 GRADER_NAME = "offline"
-GRADER_VERSION = "offline-2"
+GRADER_VERSION = "offline-3"
 
 # Weights of the blend when a rubric exists; a paraphrase rarely reuses >60% of the reference.
 RUBRIC_SHARE = 0.8
 RECALL_SATURATION = 0.6
-# Reference-only questions: recall at which an answer counts as complete.
-REFERENCE_ONLY_SATURATION = 0.5
+# Reference-only questions (fitted on the dev half of tests/data/asag, see the module docstring):
+# similarity = WORD_SHARE * soft word recall + (1 - WORD_SHARE) * character 4-gram recall, then
+# score = (1 - exp(-CURVE_STEEPNESS * (similarity - CHANCE))) normalised so similarity 1 -> 1.
+# Human graders give most of the credit for the core idea (recall 0.3 already averages 4.2/5),
+# hence the concave curve; CHANCE is what an unrelated text typically shares with a reference.
+WORD_SHARE = 0.4
+CURVE_STEEPNESS = 5.0
+CHANCE = 0.03
+# Above this many content words an answer must read as prose; below it a terse answer
+# ("by reference", "push and pop") is legitimate, not a keyword list.
+PROSE_MIN_CONTENT_WORDS = 8
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 # Stopword share of ordinary English prose is ~0.35-0.5; a keyword list is below 0.1.
 PROSE_FLOOR, PROSE_FULL = 0.12, 0.26
 MIN_CONTENT_WORDS = 6
@@ -40,27 +72,101 @@ FUZZY_MIN_LEN = 6
 
 @dataclass(frozen=True, slots=True)
 class TermWeights:
-    """Inverse document frequency over a corpus (the bank): rare terms say more."""
+    """Inverse document frequency over a corpus (the bank): rare terms say more.
+
+    `idf` is keyed by word stem, `gram_idf` by character 4-gram; both unknown -> `default`.
+    """
 
     idf: dict[str, float] = field(default_factory=dict)
+    gram_idf: dict[str, float] = field(default_factory=dict)
     default: float = 1.0
 
     @classmethod
     def from_documents(cls, documents: Iterable[str]) -> TermWeights:
-        docs = [set(_content_stems(d)) for d in documents]
-        n = max(len(docs), 1)
+        texts = list(documents)
+        n = max(len(texts), 1)
         df: Counter[str] = Counter()
-        for d in docs:
-            df.update(d)
-        idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
-        return cls(idf=idf, default=math.log(n + 1) + 1.0)
+        gram_df: Counter[str] = Counter()
+        for text in texts:
+            tokens = words(text)
+            df.update({stem(w) for w in tokens if w not in MATCH_STOPWORDS})
+            gram_df.update(char_grams(tokens))
+
+        def idf(count: int) -> float:
+            return math.log((n + 1) / (count + 1)) + 1.0
+
+        return cls(
+            idf={t: idf(c) for t, c in df.items()},
+            gram_idf={g: idf(c) for g, c in gram_df.items()},
+            default=math.log(n + 1) + 1.0,
+        )
 
     def weight(self, term: str) -> float:
         return self.idf.get(term, self.default)
 
+    def gram_weight(self, gram: str) -> float:
+        return self.gram_idf.get(gram, self.default)
+
 
 def _content_stems(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+@dataclass(frozen=True, slots=True)
+class _ReferenceProfile:
+    """What an answer is compared with, computed once per (prompt, reference answer).
+
+    Sorted tuples, not sets: the sums below then add up in the same order in every process,
+    so a score never flips at a rounding boundary between runs.
+    """
+
+    words: tuple[tuple[str, str, float], ...]  # (word, stem, weight), words not in the question
+    grams: tuple[tuple[str, float], ...]  # reference 4-grams not in the question, with weights
+    word_total: float
+    gram_total: float
+    content_words: int  # how many meaning-carrying words the reference itself needs
+
+
+def _reference_profile(weights: TermWeights, prompt: str, reference: str) -> _ReferenceProfile:
+    prompt_tokens = words(prompt)
+    reference_tokens = words(reference)
+    asked = {stem(w) for w in prompt_tokens if w not in MATCH_STOPWORDS}
+    ref_words = sorted({w for w in reference_tokens if w not in MATCH_STOPWORDS})
+    # Discount what the question already says; if that is everything, keep it all.
+    kept = [w for w in ref_words if stem(w) not in asked] or ref_words
+    ref_grams = char_grams(reference_tokens)
+    kept_grams = sorted(ref_grams - char_grams(prompt_tokens)) or sorted(ref_grams)
+    weighted_words = tuple((w, stem(w), weights.weight(stem(w))) for w in kept)
+    weighted_grams = tuple((g, weights.gram_weight(g)) for g in kept_grams)
+    return _ReferenceProfile(
+        words=weighted_words,
+        grams=weighted_grams,
+        word_total=sum(w for _, _, w in weighted_words),
+        gram_total=sum(w for _, w in weighted_grams),
+        content_words=sum(1 for w in reference_tokens if w not in STOPWORDS),
+    )
+
+
+def reference_similarity(profile: _ReferenceProfile, answer_tokens: Sequence[str]) -> float:
+    """0..1: how much of the reference the answer recalls (soft words and 4-grams, by weight)."""
+    if not profile.words and not profile.grams:
+        return 0.0
+    answer_words = {w for w in answer_tokens if w not in MATCH_STOPWORDS}
+    answer_stems = {stem(w) for w in answer_words}
+    word_recall = 0.0
+    if profile.word_total > 0 and answer_words:
+        got = 0.0
+        for word, word_stem, weight in profile.words:
+            if word_stem in answer_stems:
+                got += weight
+            else:
+                got += weight * max(word_similarity(word, a) for a in answer_words)
+        word_recall = got / profile.word_total
+    gram_recall = 0.0
+    if profile.gram_total > 0:
+        answer_grams = char_grams(answer_tokens)
+        gram_recall = sum(w for g, w in profile.grams if g in answer_grams) / profile.gram_total
+    return WORD_SHARE * word_recall + (1 - WORD_SHARE) * gram_recall
 
 
 class _AnswerIndex:
@@ -71,17 +177,23 @@ class _AnswerIndex:
         self.positions: dict[str, list[int]] = {}
         for i, t in enumerate(self.tokens):
             self.positions.setdefault(t, []).append(i)
-        self._long = [t for t in self.positions if len(t) >= FUZZY_MIN_LEN - 1]
+        # One edit changes the length by at most one, so candidates are looked up by length.
+        self._by_length: dict[int, list[str]] = {}
+        for t in self.positions:
+            if len(t) >= FUZZY_MIN_LEN - 1:
+                self._by_length.setdefault(len(t), []).append(t)
         self._fuzzy_cache: dict[str, str | None] = {}
 
     def variant(self, term: str) -> str | None:
         """The answer's own spelling of `term`: exact, or one edit away for long words."""
         if term in self.positions:
             return term
-        if len(term) < FUZZY_MIN_LEN or not self._long:
+        if len(term) < FUZZY_MIN_LEN:
             return None
         if term not in self._fuzzy_cache:
-            best = process.extractOne(term, self._long, scorer=Levenshtein.distance, score_cutoff=1)
+            n = len(term)
+            candidates = [t for size in (n - 1, n, n + 1) for t in self._by_length.get(size, ())]
+            best = process.extractOne(term, candidates, scorer=Levenshtein.distance, score_cutoff=1) if candidates else None
             self._fuzzy_cache[term] = best[0] if best else None
         return self._fuzzy_cache[term]
 
@@ -99,6 +211,7 @@ class _AnswerIndex:
         return False
 
 
+@lru_cache(maxsize=16384)
 def _phrase_stems(phrase: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in words(phrase))
 
@@ -110,6 +223,24 @@ class OfflineGrader:
 
     def __init__(self, weights: TermWeights | None = None):
         self._weights = weights or TermWeights()
+        # Per grader, not global: the profile depends on these weights.
+        self._profile = lru_cache(maxsize=2048)(self._build_profile)
+        self._rubric_reference = lru_cache(maxsize=2048)(self._build_rubric_reference)
+        self._topic = lru_cache(maxsize=2048)(self._build_topic)
+
+    def _topic_stems(self, question: Question) -> frozenset[str]:
+        return self._topic(question.model_answer, tuple(s for c in question.rubric for s in c.signals))
+
+    def _build_topic(self, reference: str, signals: tuple[str, ...]) -> frozenset[str]:
+        """Stems that mark a sentence as being about the question: the reference's and the signals'."""
+        vague = {stem(w) for w in VAGUE_WORDS}
+        stems = set(_content_stems(reference))
+        for signal in signals:
+            stems.update(t for t in _phrase_stems(signal) if t not in STOPWORDS)
+        return frozenset(stems - vague)
+
+    def _build_profile(self, prompt: str, reference: str) -> _ReferenceProfile:
+        return _reference_profile(self._weights, prompt, reference)
 
     async def grade(self, question: Question, answer_text: str) -> Grade:
         return self.grade_sync(question, answer_text)
@@ -121,26 +252,49 @@ class OfflineGrader:
         if screened.injection_suspected:
             flags.add(Flag.INJECTION_SUSPECTED)
 
-        answer_words = words(screened.text)
+        sentences = [words(s) for s in _SENTENCE.split(screened.text)]
+        answer_words = [w for sentence in sentences for w in sentence]
         prompt_stems = [stem(w) for w in words(question.prompt)]
-        answer_stems = remove_copied_spans([stem(w) for w in answer_words], prompt_stems)
+        all_stems = [stem(w) for w in answer_words]
+        keep = copied_span_mask(all_stems, prompt_stems)
+        answer_stems = [t for t, k in zip(all_stems, keep, strict=True) if k]
         index = _AnswerIndex(answer_stems)
 
-        prose = _prose_factor(answer_words)
+        # Prose and length are judged on the sentences that say something about the topic, so
+        # filler appended to a keyword list (or to a one-liner) cannot buy the missing factor.
+        topical = self._topic_stems(question)
+        on_topic = [any(stem(w) in topical for w in s) for s in sentences]
+        if not any(on_topic):  # maybe only misspelt ("refrenece"): look again, letting spelling slip
+            on_topic = [any(_near(w, topical) for w in s) for s in sentences]
+        if not any(on_topic):
+            on_topic = [True] * len(sentences)
+        substantive = [w for s, t in zip(sentences, on_topic, strict=True) if t for w in s]
+        content_count = sum(1 for w in substantive if w not in STOPWORDS)
+        if question.rubric:
+            prose = _prose_factor(substantive)
+            length_factor = min(1.0, content_count / MIN_CONTENT_WORDS)
+        else:
+            # Recall already rewards saying more of the reference; a terse answer to a terse
+            # reference ("by reference") is neither too short nor a keyword list.
+            profile = self._profile(question.prompt, question.model_answer)
+            prose = _prose_factor(substantive) if content_count >= PROSE_MIN_CONTENT_WORDS else 1.0
+            length_factor = 1.0
         if prose < 1.0:
             flags.add(Flag.NOT_PROSE)
-        content_count = sum(1 for w in answer_words if w not in STOPWORDS)
-        length_factor = min(1.0, content_count / MIN_CONTENT_WORDS)
         if length_factor < 1.0:
             flags.add(Flag.TOO_SHORT)
 
-        recall = self._reference_recall(question, index, set(prompt_stems))
         results = tuple(_judge(c, index) for c in question.rubric)
         if question.rubric:
+            recall = self._reference_recall(question, index)
             coverage = sum(c.weight * r.verdict.credit for c, r in zip(question.rubric, results, strict=True))
             coverage /= question.total_weight
             raw = RUBRIC_SHARE * coverage + (1 - RUBRIC_SHARE) * min(1.0, recall / RECALL_SATURATION)
         else:
+            # Off-topic sentences cannot lend chance letter-overlaps ("-tion", "the ") to the recall.
+            sentence_of = [i for i, s in enumerate(sentences) for _ in s]
+            topical_words = [w for w, k, i in zip(answer_words, keep, sentence_of, strict=True) if k and on_topic[i]]
+            recall = reference_similarity(profile, topical_words)
             raw = _reference_only_curve(recall)
 
         penalty = sum(
@@ -163,17 +317,27 @@ class OfflineGrader:
         index = _AnswerIndex([stem(w) for w in words(text)])
         return any(index.contains_phrase(_phrase_stems(p)) for p in phrases)
 
-    def _reference_recall(self, question: Question, index: _AnswerIndex, prompt_stems: set[str]) -> float:
-        reference = set(_content_stems(question.model_answer)) - prompt_stems
-        if not reference:
+    def _reference_recall(self, question: Question, index: _AnswerIndex) -> float:
+        terms, total = self._rubric_reference(question.prompt, question.model_answer)
+        if total <= 0:
             return 0.0
-        total = sum(self._weights.weight(t) for t in reference)
-        got = sum(self._weights.weight(t) for t in reference if index.variant(t) is not None)
-        return got / total
+        return sum(weight for term, weight in terms if index.variant(term) is not None) / total
+
+    def _build_rubric_reference(self, prompt: str, reference: str) -> tuple[tuple[tuple[str, float], ...], float]:
+        """The reference's content stems not in the prompt, with weights (sorted: stable sums)."""
+        asked = {stem(w) for w in words(prompt)}
+        terms = tuple((t, self._weights.weight(t)) for t in sorted(set(_content_stems(reference)) - asked))
+        return terms, sum(w for _, w in terms)
 
 
-def _reference_only_curve(recall: float) -> float:
-    return min(1.0, recall / REFERENCE_ONLY_SATURATION)
+def _near(word: str, stems: frozenset[str]) -> bool:
+    return len(word) >= 4 and any(word_similarity(t, word) > 0 for t in stems if len(t) >= 3)
+
+
+def _reference_only_curve(similarity: float) -> float:
+    """Concave and saturating: the core idea earns most of the credit, details the rest."""
+    lift = max(0.0, similarity - CHANCE)
+    return (1.0 - math.exp(-CURVE_STEEPNESS * lift)) / (1.0 - math.exp(-CURVE_STEEPNESS * (1.0 - CHANCE)))
 
 
 def _prose_factor(answer_words: Sequence[str]) -> float:

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.grading.model import Grade
+from bot.history import answered_days, daily_post_days
 from bot.points import set_answer_points
 from bot.scoring import PointsRule, points_for
+from bot.streaks import streak_at
 from storage.db import transaction
 from storage.models import Answer, GradeRow, Post
 
@@ -83,41 +85,57 @@ class GradingQueue:
         )
 
     async def claim(self, limit: int) -> list[Job]:
+        """Take up to `limit` due answers in one atomic UPDATE ... RETURNING.
+
+        The due condition is evaluated inside the same statement that takes the rows, so two
+        workers can never both take one (PostgreSQL also skips rows another claim has locked;
+        on SQLite the statement holds the write lock).
+        """
         now = self._clock.now()
-        async with transaction(self._sessions) as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(Answer)
-                        .where(self._due(now))
-                        .order_by(Answer.available_at, Answer.id)
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
-                    )
-                )
-                .scalars()
-                .all()
+        token = secrets.token_hex(8)
+        candidates = (
+            select(Answer.id)
+            .where(self._due(now))
+            .order_by(Answer.available_at, Answer.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claim = (
+            update(Answer)
+            .where(Answer.id.in_(candidates), self._due(now))
+            .values(status="grading", lease_token=token, lease_until=now + self._lease, attempts=Answer.attempts + 1)
+            .returning(
+                Answer.id,
+                Answer.revision,
+                Answer.question_id,
+                Answer.question_version,
+                Answer.text,
+                Answer.attempts,
+                Answer.received_at,
+                Answer.delay_notified,
             )
-            jobs = []
-            for answer in rows:
-                answer.status = "grading"
-                answer.lease_token = secrets.token_hex(8)
-                answer.lease_until = now + self._lease
-                answer.attempts += 1
-                jobs.append(
-                    Job(
-                        answer.id,
-                        answer.revision,
-                        answer.lease_token,
-                        answer.question_id,
-                        answer.question_version,
-                        answer.text,
-                        answer.attempts,
-                        answer.received_at,
-                        answer.delay_notified,
-                    )
+            .execution_options(synchronize_session=False)
+        )
+        async with transaction(self._sessions) as session:
+            rows = (await session.execute(claim)).all()
+        return sorted(
+            (
+                Job(
+                    r.id,
+                    r.revision,
+                    token,
+                    r.question_id,
+                    r.question_version,
+                    r.text,
+                    r.attempts,
+                    r.received_at if r.received_at.tzinfo else r.received_at.replace(tzinfo=dt.UTC),
+                    r.delay_notified,
                 )
-            return jobs
+                for r in rows
+            ),
+            key=lambda j: j.answer_id,
+        )
 
     async def complete(self, job: Job, grade: Grade) -> bool:
         """Store the grade and points; False when the lease was lost or the answer changed."""
@@ -150,11 +168,15 @@ class GradingQueue:
             return  # interview answers never earn channel points
         post = await session.get(Post, answer.post_id)
         assert post is not None
+        run = 0
+        if post.slot == 0 and not answer.late:
+            days = await daily_post_days(session, post.channel_id, until=post.day)
+            run = streak_at(days, await answered_days(session, post.channel_id, answer.member_id), post.day)
         await set_answer_points(
             session,
             answer,
             post,
-            points=points_for(score, late=answer.late, rule=self._rule),
+            points=points_for(score, late=answer.late, streak=run, rule=self._rule),
             counted=not answer.late,
             reason=reason,
             key=key,

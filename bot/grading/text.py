@@ -69,11 +69,30 @@ STOPWORDS = frozenset(
     things way ways would want use used using like really even much many every""".split()
 )
 
+# For matching an answer against a reference, only words that carry no meaning on their own are
+# skipped. STOPWORDS above is wider (it measures prose); it drops "no", "not", "first", "two",
+# "in", "out", which decide answers like "last in, first out" or "at most two children".
+# Words that fit any topic: filler is made of them, so they never make a sentence "on topic".
+VAGUE_WORDS = frozenset(
+    """something anything everything nothing someone anyone everyone somebody anybody thing things stuff
+    lot lots quite rather really actually basically honestly generally kind sort""".split()
+)
+MATCH_STOPWORDS = (
+    frozenset(
+        """a an the is are was were be been being of to and or it its that this these those as at by for
+        with on from which who whom what when where why how do does did can could would should will shall
+        may might must i you we they he she them their there here so such than then also very just""".split()
+    )
+    | VAGUE_WORDS
+) - {"nothing"}  # "nothing" negates: "nothing is rebuilt"
+
 _stemmer = snowballstemmer.stemmer("english")
 
 
 def fold(text: str) -> str:
     """Lowercase, NFKC-normalise, drop invisible characters, map look-alike letters to Latin."""
+    if text.isascii():  # nothing to fold but case; most answers, and the grader's hot path
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).lower()
     text = text.translate(_HOMOGLYPHS)
     # Strip combining marks so "rollbáck" and "rollback" meet.
@@ -105,18 +124,61 @@ def stopword_ratio(tokens: Sequence[str]) -> float:
     return sum(1 for t in tokens if t in STOPWORDS) / len(tokens)
 
 
+def copied_span_mask(tokens: Sequence[str], source: Iterable[str], n: int = 5) -> list[bool]:
+    """keep[i] is False when token i is part of a run of >= n tokens found verbatim in `source`."""
+    source_list = list(source)
+    keep = [True] * len(tokens)
+    if len(tokens) < n or len(source_list) < n:
+        return keep
+    grams = {tuple(source_list[i : i + n]) for i in range(len(source_list) - n + 1)}
+    for i in range(len(tokens) - n + 1):
+        if tuple(tokens[i : i + n]) in grams:
+            for j in range(i, i + n):
+                keep[j] = False
+    return keep
+
+
 def remove_copied_spans(tokens: list[str], source: Iterable[str], n: int = 5) -> list[str]:
     """Drop every run of >= n tokens that also appears verbatim in `source` (e.g. the prompt).
 
     Copying the question back earns nothing; a genuine answer rarely repeats five words in a row.
     """
-    source_list = list(source)
-    if len(tokens) < n or len(source_list) < n:
-        return tokens
-    grams = {tuple(source_list[i : i + n]) for i in range(len(source_list) - n + 1)}
-    keep = [True] * len(tokens)
-    for i in range(len(tokens) - n + 1):
-        if tuple(tokens[i : i + n]) in grams:
-            for j in range(i, i + n):
-                keep[j] = False
+    keep = copied_span_mask(tokens, source, n)
     return [t for t, k in zip(tokens, keep, strict=True) if k]
+
+
+@lru_cache(maxsize=65536)
+def _trigrams(word: str) -> frozenset[str]:
+    padded = f" {word} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
+
+
+@lru_cache(maxsize=262144)
+def word_similarity(reference_word: str, answer_word: str) -> float:
+    """How well `answer_word` stands for `reference_word`, 0..1.
+
+    Same stem = 1; the reference word glued into a longer token ("lognwhere" for "log", which
+    happens when punctuation is lost) = 0.9; otherwise the Dice overlap of character trigrams, so
+    typos and inflections still count ("refrenece" ~ "reference"), with weak overlaps cut to 0.
+    """
+    if reference_word == answer_word or stem(reference_word) == stem(answer_word):
+        return 1.0
+    if (
+        len(reference_word) >= 3
+        and len(answer_word) > len(reference_word) + 1
+        and (answer_word.startswith(reference_word) or answer_word.endswith(reference_word))
+    ):
+        return 0.9
+    a, b = _trigrams(reference_word), _trigrams(answer_word)
+    dice = 2 * len(a & b) / (len(a) + len(b))
+    return dice if dice >= 0.5 else 0.0
+
+
+def char_grams(tokens: Iterable[str], n: int = 4) -> set[str]:
+    """Character n-grams of each word with its boundaries (" log", "log "): robust to morphology,
+    typos and words run together, which exact word matching misses."""
+    grams: set[str] = set()
+    for token in tokens:
+        padded = f" {token} "
+        grams.update(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams

@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.grading.errors import GradingUnavailable
 from bot.grading.model import Flag, Grade
 from bot.grading.queue import GradingQueue, Job
+from bot.metrics import Metrics
 from bot.ports import Grader
 from content.loader import QuestionBank
 
@@ -46,7 +47,7 @@ class GradingWorker:
         clock: Clock,
         listener: GradeListener,
         settings: WorkerSettings = WorkerSettings(),
-        metrics: object | None = None,
+        metrics: Metrics | None = None,
     ):
         self._queue = queue
         self._grader = grader
@@ -55,6 +56,7 @@ class GradingWorker:
         self._clock = clock
         self._listener = listener
         self._settings = settings
+        self._metrics = metrics
         self._wake = asyncio.Event()
         self.graded_count = 0
 
@@ -75,19 +77,32 @@ class GradingWorker:
                 pass
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:  # the loop must survive a database hiccup
-                log.exception("grading loop error")
-                handled = 0
-            if handled:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll)
-            except TimeoutError:
-                pass
+        """A pipeline: keep up to `batch` answers in flight and claim more as each one finishes,
+        so a slow grader (an LLM at 1 s per call) is never left idle while grades are stored."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                free = self._settings.batch - len(in_flight)
+                jobs: list[Job] = []
+                if free > 0:
+                    try:
+                        jobs = await self._queue.claim(free)
+                    except Exception:  # the loop must survive a database hiccup
+                        log.exception("grading loop error")
+                for job in jobs:
+                    task = asyncio.create_task(self._process(job))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if jobs and len(in_flight) < self._settings.batch:
+                    continue
+                self._wake.clear()
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait({woken, *in_flight}, timeout=self._settings.poll, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _process(self, job: Job) -> None:
         question = self._bank.get(job.question_id)
@@ -98,6 +113,8 @@ class GradingWorker:
         try:
             grade = await self._grader.grade(question, job.text)
         except GradingUnavailable as exc:
+            if self._metrics:
+                self._metrics.grader_errors.inc()
             waited = self._clock.now() - job.received_at
             if waited < self._settings.max_delay:
                 await self._postpone(job, exc.retry_after)
@@ -106,6 +123,8 @@ class GradingWorker:
             grade = await self._fallback.grade(question, job.text)
             grade = replace(grade, flags=grade.flags | {Flag.OFFLINE_FALLBACK})
         except Exception:
+            if self._metrics:
+                self._metrics.grader_errors.inc()
             log.exception("grader failed on answer %s; will retry", job.answer_id)
             await self._postpone(job, None)
             return
@@ -122,4 +141,7 @@ class GradingWorker:
     async def _store(self, job: Job, grade: Grade) -> None:
         if await self._queue.complete(job, grade):
             self.graded_count += 1
+            if self._metrics:
+                self._metrics.answers_graded.labels(grade.grader).inc()
+                self._metrics.grading_latency.observe(max(0.0, (self._clock.now() - job.received_at).total_seconds()))
             await self._listener.graded(job.answer_id)
