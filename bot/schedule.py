@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -25,7 +26,17 @@ SWEEP_SECONDS = 30
 
 
 class Scheduler:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], daily: DailyFlow, clock: Clock, grace: dt.timedelta):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        daily: DailyFlow,
+        clock: Clock,
+        grace: dt.timedelta,
+        after_post: Callable[[int, dt.date], Awaitable[object]] | None = None,
+        sweeps: Sequence[Callable[[], Awaitable[object]]] = (),
+    ):
+        self._after_post = after_post
+        self._sweeps = tuple(sweeps)
         self._sessions = sessions
         self._daily = daily
         self._clock = clock
@@ -60,11 +71,18 @@ class Scheduler:
             self.fire,
             trigger,
             args=[channel.id],
-            id=f"post:{channel.id}",
+            id=self._forget(f"post:{channel.id}"),
             replace_existing=True,
             misfire_grace_time=int(self._grace.total_seconds()) or None,
             coalesce=True,
         )
+
+    def _forget(self, job_id: str) -> str:
+        """Drop a job of that id, also one queued before the scheduler started (APScheduler 3's
+        replace_existing only looks at started jobs)."""
+        if self._aps.get_job(job_id) is not None:
+            self._aps.remove_job(job_id)
+        return job_id
 
     def job_ids(self) -> list[str]:
         return sorted(job.id for job in self._aps.get_jobs())
@@ -76,13 +94,24 @@ class Scheduler:
             return
         schedule = schedule_of(channel)
         day = schedule.local_day(self._clock.now())
-        if schedule.is_scheduled(day):
-            await self._daily.post_daily(channel_id, day)
+        if schedule.is_scheduled(day) and await self._daily.post_daily(channel_id, day) is not None:
+            await self._posted(channel_id, day)
+
+    async def _posted(self, channel_id: int, day: dt.date) -> None:
+        """Follow-ups of a daily post (the weekly recap); failures never undo the post."""
+        if self._after_post is None:
+            return
+        try:
+            await self._after_post(channel_id, day)
+        except Exception:
+            log.exception("after-post hook failed for channel %s", channel_id)
 
     async def sweep(self) -> None:
         try:
             await self._daily.close_due()
             await self.catch_up()
+            for extra in self._sweeps:
+                await extra()
         except Exception:
             log.exception("schedule sweep failed")
 
@@ -104,7 +133,12 @@ class Scheduler:
             }
         for channel in channels:
             day = schedule_of(channel).due_day(now, self._grace)
-            if day is not None and (channel.id, day) not in existing:
-                posted += await self._daily.post_daily(channel.id, day) is not None
+            if (
+                day is not None
+                and (channel.id, day) not in existing
+                and await self._daily.post_daily(channel.id, day) is not None
+            ):
+                posted += 1
+                await self._posted(channel.id, day)
         await self._daily.close_due()
         return posted

@@ -59,7 +59,7 @@ def received_message(truncated_from: int | None, kept: int) -> Message | None:
     )
 
 
-def feedback_message(question: Question, grade: Grade, *, late: bool, points: int) -> Message:
+def feedback_message(question: Question, grade: Grade, *, late: bool, points: int, answer_id: int | None = None) -> Message:
     descriptions = {c.id: c.description.rstrip(".") for c in question.rubric}
     blocks: list = [Section.of(bold(f"{grade.score:g}/10"), f" on “{question.title}”")]
     hit = [descriptions.get(c.criterion_id, c.criterion_id) for c in grade.criteria if c.verdict is Verdict.HIT]
@@ -82,6 +82,8 @@ def feedback_message(question: Question, grade: Grade, *, late: bool, points: in
     if Flag.OFFLINE_FALLBACK in grade.flags:
         notes.append("graded offline while the LLM was unavailable")
     notes.append(f"graded by {grade.grader}")
+    if answer_id is not None:
+        notes.append(f"answer #{answer_id}")
     blocks.append(Context(" · ".join(notes)))
     return message(*blocks, summary=f"Your answer scored {grade.score:g}/10", tags=("feedback",))
 

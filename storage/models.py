@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -85,6 +86,7 @@ class Channel(Base):
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     feedback_public: Mapped[bool] = mapped_column(Boolean, default=False)
     report_details: Mapped[bool] = mapped_column(Boolean, default=True)
+    reminder_hours: Mapped[float | None] = mapped_column(Float, nullable=True)  # before close; None = off
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     skip_days: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO dates
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -230,7 +232,17 @@ class MemberTotal(Base):
 
 class Interview(Base):
     __tablename__ = "interviews"
-    __table_args__ = (Index("ix_interviews_member_status", "member_id", "status"),)
+    __table_args__ = (
+        Index("ix_interviews_member_status", "member_id", "status"),
+        # One open (active or paused) interview per person, whichever replica starts it.
+        Index(
+            "uq_interviews_one_open",
+            "member_id",
+            unique=True,
+            sqlite_where=text("status != 'finished'"),
+            postgresql_where=text("status != 'finished'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
@@ -239,6 +251,40 @@ class Interview(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ReviewItem(Base):
+    """A question in a person's spaced-repetition queue (bot/interview/review.py)."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        UniqueConstraint("member_id", "question_id", name="uq_review_items_member_question"),
+        Index("ix_review_items_member_due", "member_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    question_id: Mapped[str] = mapped_column(String(100))
+    easiness: Mapped[float] = mapped_column(Float)
+    repetitions: Mapped[int] = mapped_column(Integer)
+    interval_days: Mapped[float] = mapped_column(Float)
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_score: Mapped[float] = mapped_column(Float)
+    reviews: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Announcement(Base):
+    """Something said once per channel and period (weekly recap, a streak reminder)."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (UniqueConstraint("channel_id", "kind", "period", name="uq_announcements_once"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # recap | reminder
+    period: Mapped[str] = mapped_column(String(60))  # "2026-W10" / "post:12:member:7"
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class ProcessedEvent(Base):

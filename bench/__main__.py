@@ -1,0 +1,46 @@
+"""`make bench`: run every benchmark in bench/ in one process and print one table.
+
+Each module exposes `run() -> list[Row]`; ratios are measured side by side within that run.
+Pass module names to run a subset: `python -m bench leaderboard offline_grader`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+import time
+
+from bench.common import Row
+
+MODULES = ["slack_ack", "leaderboard", "fanout", "grading_throughput", "offline_grader", "idle_rss"]
+
+
+def print_rows(rows: list[Row]) -> None:
+    width = max([len(r.name) for r in rows] + [10])
+    print(f"{'benchmark'.ljust(width)}  {'value':>10}  {'unit':10}  {'target':8}  ok    detail")
+    for r in rows:
+        value = "n/a" if math.isnan(r.value) else f"{r.value:.3g}" if r.value < 1000 else f"{r.value:,.0f}"
+        ok = "—" if r.ok is None else ("yes" if r.ok else "NO")
+        print(f"{r.name.ljust(width)}  {value:>10}  {r.unit:10}  {r.target:8}  {ok:4}  {r.detail}")
+
+
+def main(names: list[str]) -> int:
+    rows: list[Row] = []
+    for name in names or MODULES:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"bench.{name}":
+                continue  # not written yet
+            raise
+        started = time.perf_counter()
+        print(f"running bench.{name} ...", file=sys.stderr, flush=True)
+        rows.extend(module.run())
+        print(f"  done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    print_rows(rows)
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
