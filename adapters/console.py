@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import uuid
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from adapters.plain_text import clean, render
 from bot.app import RepBot
 from bot.commands import Reply
-from bot.events import AnswerPosted, CommandInvoked, MessageRef, Person, Place
+from bot.events import AnswerPosted, CommandInvoked, DirectMessage, MessageRef, Person, Place
 from bot.messages import Message
 
 PLATFORM = "console"
@@ -23,7 +24,8 @@ PLACE = Place(PLATFORM, "local", "console")
 
 CONSOLE_HELP = (
     "Type your answer, then an empty line to send it. Commands: /help /question /leaderboard [week|month|all] "
-    "/stats /reveal /next /as NAME /quit"
+    "/stats /reveal /next /as NAME /quit. /interview [format] [difficulty] [n] starts a mock interview: "
+    "then your lines go to it (hint, skip, repeat, pause, resume, end on a line of their own) until its scorecard."
 )
 
 
@@ -68,6 +70,7 @@ class ConsoleSession:
         self._person = Person(PLATFORM, "local", user, user)
         self._buffer: list[str] = []
         self._answers = itertools.count(1)
+        self._in_interview = False  # DM mode: lines go to the person's mock interview
 
     async def run(self, stdin: TextIO) -> int:
         self._chat._print(f"RepBot console — answering as {self._person.name}. {CONSOLE_HELP}")
@@ -96,6 +99,9 @@ class ConsoleSession:
         text = "\n".join(self._buffer).strip()
         self._buffer.clear()
         if not text:
+            return
+        if self._in_interview:
+            await self._send_dm(text)
             return
         channel = await self._bot.daily.ensure_channel(PLACE, "console")
         post = await self._bot.daily.open_post(channel.id)
@@ -128,7 +134,30 @@ class ConsoleSession:
             self._chat._print(render(reply.message))
         if name == "help":
             self._chat._print(CONSOLE_HELP)
+        if name == "interview":
+            self._in_interview = await self._bot.interviews.in_interview(self._person)
         return True
+
+    async def _send_dm(self, text: str) -> None:
+        """Interview mode: a session command on its own line is its own message; other lines are the answer."""
+        words = ("done", "hint", "skip", "repeat", "pause", "resume", "end")
+        messages: list[list[str]] = [[]]
+        for line in text.splitlines():
+            if line.strip().lower() in words:
+                messages += [[line.strip()], []]
+            else:
+                messages[-1].append(line)
+        dm = Place(PLATFORM, "local", f"dm-{self._person.user_id}", is_dm=True)
+        for lines in messages:
+            body = "\n".join(lines).strip()
+            if body:
+                reply = await self._bot.handle(DirectMessage(self._person, body, f"console-dm:{uuid.uuid4().hex}", dm))
+                if isinstance(reply, Reply):
+                    self._chat._print(render(reply.message))
+        await self._bot.worker.run_until_idle()
+        self._in_interview = await self._bot.interviews.in_interview(self._person)
+        if not self._in_interview:
+            self._chat._print("(Interview over. Lines are answers to the daily question again.)")
 
 
 async def run_console(bot: RepBot, chat: ConsoleChat, stdin: TextIO, user: str) -> int:

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
-from bot.commands import Commands, Reply
+from bot.commands import Commands, CommandServices, Reply
 from bot.config import Settings
 from bot.daily import DailyFlow
 from bot.events import (
@@ -28,20 +29,31 @@ from bot.events import (
     DirectMessage,
     MessageRef,
     ModalSubmitted,
+    Person,
 )
 from bot.feedback import FeedbackNotifier, place_of
+from bot.grade_admin import GradeAdmin
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.queue import GradingQueue
 from bot.grading.worker import GradingWorker, WorkerSettings
+from bot.home import HomePage
+from bot.http import make_app, serve
 from bot.intake import RECEIVED_EMOJI, Intake, IntakeResult, IntakeSettings, Outcome
+from bot.interview.followups import FollowUpBank
+from bot.interview.service import InterviewService, InterviewSettings
 from bot.leaderboard import Leaderboard
-from bot.messages import text_message
+from bot.messages import Message, text_message
+from bot.metrics import Metrics
 from bot.ports import Chat, Grader
+from bot.recap import WeeklyRecap
+from bot.reminders import StreakReminders
+from bot.reports import Reports
 from bot.schedule import Scheduler
 from bot.views import ANSWER_PRIVATELY, HINT, SKIP, received_message
 from content.loader import QuestionBank, load_bank
-from storage.db import ensure_schema, make_engine, make_sessionmaker
+from storage.db import ensure_schema, make_engine, make_sessionmaker, transaction
 from storage.models import Channel, Post
+from storage.repo import first_time_seen
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +94,10 @@ class RepBot:
         self.chat = chat
         self.clock = clock or SystemClock()
         self.bank = bank or load_bank(settings.content_dirs)
+        self.bank = FollowUpBank.wrap(self.bank)  # also resolves interview follow-up ids for the grading worker
         self.engine = engine or make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        self.metrics = Metrics()
         self.offline = offline_grader_for(self.bank)
         self.grader = grader or build_grader(settings, self.offline)
         self.intake = Intake(
@@ -101,14 +115,48 @@ class RepBot:
             self.clock,
             self.notifier,
             WorkerSettings(
-                poll=settings.grading_poll_seconds, max_delay=dt.timedelta(minutes=settings.grading_max_delay_minutes)
+                # Twice the LLM's parallelism in flight, so storing one grade overlaps the next calls.
+                batch=max(8, 2 * settings.llm_concurrency),
+                poll=settings.grading_poll_seconds,
+                max_delay=dt.timedelta(minutes=settings.grading_max_delay_minutes),
             ),
+            metrics=self.metrics,
         )
-        self.daily = DailyFlow(self.sessions, chat, self.bank, self.clock, settings)
-        self.board = Leaderboard(self.sessions)
-        self.commands = Commands(self.daily, self.board, self.clock, self.sessions)
-        self.scheduler = Scheduler(self.sessions, self.daily, self.clock, dt.timedelta(minutes=settings.catch_up_grace_minutes))
+        self.daily = DailyFlow(self.sessions, chat, self.bank, self.clock, settings, self.metrics)
+        self.board = Leaderboard(self.sessions, self.bank)
+        self.reports = Reports(self.sessions, self.bank)
+        self.recap = WeeklyRecap(self.sessions, chat, self.board, self.reports, self.clock)
+        self.reminders = StreakReminders(self.sessions, chat, self.clock)
+        self.scheduler = Scheduler(
+            self.sessions,
+            self.daily,
+            self.clock,
+            dt.timedelta(minutes=settings.catch_up_grace_minutes),
+            after_post=self.recap.maybe_post,
+            # The interview service is built below; the lambda looks it up when the sweep runs.
+            sweeps=(self.reminders.send_due, lambda: self.interviews.expire_idle()),
+        )
+        self.grades = GradeAdmin(self.sessions, self.queue, self.grader, self.bank, self.clock, self.notifier.graded)
+        self.commands = Commands(
+            CommandServices(
+                daily=self.daily,
+                board=self.board,
+                reports=self.reports,
+                grades=self.grades,
+                clock=self.clock,
+                sessions=self.sessions,
+                on_channel_changed=self.scheduler.sync_channel,
+                reviews_due=lambda person: self.interviews.reviews_due(person),
+            )
+        )
+        self.home = HomePage(self.sessions, self.board)
+        self.interviews = InterviewService(
+            self.sessions, chat, self.bank, self.clock, InterviewSettings.from_settings(settings), wake=self.worker.wake
+        )
+        self.notifier.interviews = self.interviews
+        self.commands.register(self.interviews.command_spec())
         self._stop = asyncio.Event()
+        self._http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._handlers: dict[type, Callable[[Any], Awaitable[Any]]] = {
             AnswerPosted: self.on_answer,
@@ -134,10 +182,24 @@ class RepBot:
             await self.scheduler.start()
         if grade_in_background:
             self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop), name="grading"))
+        if self.settings.http_port is not None:
+            self._http = await serve(make_app(self.metrics, self.queue.depth, self.healthy), self.settings.http_port)
+
+    async def healthy(self) -> bool:
+        """The database answers; that is what every part of the bot needs."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means unhealthy
+            return False
 
     async def stop(self) -> None:
         self._stop.set()
         self.scheduler.stop()
+        if self._http is not None:
+            await self._http.cleanup()
+            self._http = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -154,7 +216,10 @@ class RepBot:
 
     async def on_answer(self, event: AnswerPosted) -> IntakeResult:
         result = await self.intake.answer_posted(event)
+        if result.outcome is Outcome.DUPLICATE:
+            self.metrics.answers_duplicate.inc()
         if result.outcome is Outcome.STORED:
+            self.metrics.answers_received.inc()
             self.worker.wake()
             await self._acknowledge(event, result)
         return result
@@ -205,10 +270,18 @@ class RepBot:
         ref = MessageRef(event.place, event.source_id, post.thread_ref)
         return await self.on_answer(AnswerPosted(event.person, event.text, event.source_id, ref, private=True))
 
-    async def on_direct_message(self, event: DirectMessage) -> Reply:
-        return Reply(
-            text_message("Hi! Daily questions are answered in your team channel's thread. Type `help` in a channel for commands.")
-        )
+    async def on_direct_message(self, event: DirectMessage) -> Reply | None:
+        """Interview DMs are answered by DM (None); anything else gets a Reply."""
+        return await self.interviews.direct_message(event)
+
+    async def first_time_seen(self, key: str) -> bool:
+        """Record a platform event id (Slack event_id, Discord interaction id); False on a replay."""
+        async with transaction(self.sessions) as session:
+            return await first_time_seen(session, key, self.clock.now())
+
+    async def home_view(self, person: Person) -> Message:
+        """A person's page (Slack App Home): stats and leaderboards of their channels."""
+        return await self.home.view(person)
 
     async def _post(self, value: str) -> Post | None:
         if not value.isdigit():

@@ -22,6 +22,24 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 content_app = typer.Typer(help="The question bank.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
+discord_app = typer.Typer(help="Discord install helpers.", no_args_is_help=True)
+app.add_typer(discord_app, name="discord")
+grader_app = typer.Typer(help="Check the grader against human grades; grading usage and cost.", no_args_is_help=True)
+app.add_typer(grader_app, name="grader")
+
+
+@discord_app.command("invite-url")
+def discord_invite_url(
+    client_id: Annotated[int | None, typer.Option(help="application id; default: read from DISCORD_TOKEN")] = None,  # noqa: UP007
+) -> None:
+    """Print the OAuth2 URL that adds RepBot to a server with exactly the scopes and permissions it needs."""
+    from adapters.discord.tools import invite_url
+
+    try:
+        typer.echo(invite_url(settings_or_exit(), client_id))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def settings_or_exit() -> Settings:
@@ -48,7 +66,9 @@ def run() -> None:
 
     settings = settings_or_exit()
     configure_logging(
-        settings.log_level if (settings.slack_enabled or settings.discord_enabled) else "WARNING", settings.secrets()
+        settings.log_level if (settings.slack_enabled or settings.discord_enabled) else "WARNING",
+        settings.secrets(),
+        json_lines=settings.log_format == "json",
     )
     bank = bank_or_exit(settings)
     try:
@@ -77,6 +97,29 @@ def config() -> None:
     width = max(len(k) for k in settings.masked())
     for key, value in settings.masked().items():
         typer.echo(f"{key.ljust(width)}  {value}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configured chat platforms: tokens, scopes, channels. Exit 1 when something FAILs."""
+    settings = settings_or_exit()
+
+    async def checks() -> list[str]:
+        lines: list[str] = []
+        if settings.slack_enabled:
+            from adapters.slack.doctor import slack_doctor
+
+            lines += await slack_doctor(settings)
+        if settings.discord_enabled:
+            from adapters.discord.tools import discord_doctor
+
+            lines += await discord_doctor(settings)
+        return lines or ["no chat platform configured (set SLACK_BOT_TOKEN or DISCORD_TOKEN); the console needs no checks"]
+
+    lines = asyncio.run(checks())
+    for line in lines:
+        typer.echo(line)
+    raise typer.Exit(1 if any(" FAIL " in f" {line} " for line in lines) else 0)
 
 
 @db_app.command("upgrade")
@@ -156,6 +199,82 @@ def content_stats() -> None:
         typer.echo(f"\nby {title}:")
         for key, count in sorted(counter.items()):
             typer.echo(f"  {key:24} {count}")
+
+
+@grader_app.command("eval")
+def grader_eval(
+    file: Annotated[Path, typer.Argument(help="CSV: question,reference_answer,answer,score[,max_score]")],
+    grader: Annotated[str, typer.Option("--grader", help="offline, llm, composite or overlap (a baseline)")] = "offline",
+    out: Annotated[Path | None, typer.Option("--out", help="write every row back with the grader's score and flags")] = None,  # noqa: UP007
+    split: Annotated[str, typer.Option("--split", help="all, or dev / held-out: even / odd questions")] = "all",
+) -> None:
+    """Grade human-graded answers; print n, Pearson, Spearman, QWK, MAE and a confusion table."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bot.grading import evaluate as ev
+
+    settings = settings_or_exit()
+    try:
+        rows = ev.select_split(ev.read_rows(file), split)
+        offline = ev.offline_grader_for(rows, (q.model_answer for q in bank_or_exit(settings).all()))
+        chosen = ev.eval_grader(grader, settings, offline)
+    except ev.EvalError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    console = Console(stderr=True)
+    todo = sum(1 for r in rows if r.problem is None)
+
+    async def grade_all() -> ev.Report:
+        try:
+            with Progress(console=console, transient=True, disable=todo < 200 or not console.is_terminal) as bar:
+                task = bar.add_task(f"grading with {grader}", total=todo)
+                return await ev.evaluate(rows, chosen.grader, progress=lambda n: bar.advance(task, n))
+        finally:
+            await chosen.aclose()
+
+    report = asyncio.run(grade_all())
+    for line in ev.format_report(report):
+        typer.echo(line)
+    if out is not None:
+        ev.write_rows(out, report)
+        typer.echo(f"wrote {len(report.rows)} row(s) to {out}")
+    raise typer.Exit(0 if report.agreement is not None else 1)
+
+
+@grader_app.command("stats")
+def grader_stats(
+    days: Annotated[int, typer.Option("--days", min=1, help="how many days back, today included")] = 14,
+    price_in: Annotated[float | None, typer.Option("--price-in", min=0, help="USD per million input tokens")] = None,  # noqa: UP007
+    price_out: Annotated[float | None, typer.Option("--price-out", min=0, help="USD per million output tokens")] = None,  # noqa: UP007
+) -> None:
+    """Grades by grader, tokens in/out and cost estimate per day, grades flagged for review or injection."""
+    import datetime as dt
+
+    from bot.grading import usage
+    from storage.db import SchemaOutOfDate, ensure_schema, make_engine, make_sessionmaker
+
+    settings = settings_or_exit()
+    since = dt.datetime.combine(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1), dt.time(), dt.UTC)
+    price = None if price_in is None and price_out is None else usage.Price(price_in or 0.0, price_out or 0.0)
+
+    async def load() -> list[usage.UsageRow]:
+        engine = make_engine(settings.database_url)
+        try:
+            await ensure_schema(engine, settings.database_url, auto_migrate=False)
+            async with make_sessionmaker(engine)() as session:
+                return await usage.load_usage(session, since)
+        finally:
+            await engine.dispose()
+
+    try:
+        rows = asyncio.run(load())
+    except SchemaOutOfDate as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"grades since {since.date().isoformat()} (UTC days)")
+    for line in usage.format_days(usage.summarize(rows, price=price)):
+        typer.echo(line)
 
 
 def main() -> None:

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     grading_lease_seconds: int = Field(default=120, ge=5)
     grading_poll_seconds: float = Field(default=1.0, gt=0)
     grading_max_delay_minutes: float = Field(default=60.0, ge=0)
+    interview_idle_hours: float = Field(default=24.0, gt=0)  # an idle DM interview ends with a partial scorecard
 
     # LLM grader (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None
@@ -118,18 +119,27 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_API_URL", "REPBOT_SLACK_API_URL"))
     slack_mode: Literal["socket", "http"] = "socket"
     slack_port: int = 3000
+    # multi-workspace OAuth install (HTTP mode); without these, SLACK_BOT_TOKEN serves one workspace
+    slack_client_id: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_CLIENT_ID", "REPBOT_SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "REPBOT_SLACK_CLIENT_SECRET")
+    )
+    slack_redirect_uri: str | None = None
 
     # Discord
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "REPBOT_DISCORD_TOKEN"))
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     discord_shards: int | None = None
+    discord_message_content: bool = False  # privileged intent: thread replies become answers (docs/discord.md)
+    discord_sync: Literal["global", "guild", "off"] = "global"  # app commands: global (production) or per guild (dev)
 
     # console adapter
     console_user: str = "you"
 
     # operations
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     http_port: int | None = None  # /healthz and /metrics when set
 
     @field_validator("timezone")
@@ -171,7 +181,7 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        return self.slack_bot_token is not None
+        return self.slack_bot_token is not None or (self.slack_client_id is not None and self.slack_client_secret is not None)
 
     @property
     def discord_enabled(self) -> bool:
@@ -180,6 +190,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret value, so logs can be checked and scrubbed."""
         values = [self.llm_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.discord_token]
+        values.append(self.slack_client_secret)
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
     def masked(self) -> dict[str, str]:

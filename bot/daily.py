@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.events import MessageRef, Place
 from bot.feedback import place_of, thread_of
+from bot.metrics import Metrics
 from bot.ports import Chat
 from bot.selection import choose_question
 from bot.views import RevealSummary, question_message, reveal_message
@@ -56,8 +57,15 @@ class Posted:
 
 class DailyFlow:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], chat: Chat, bank: QuestionBank, clock: Clock, settings: Settings
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        chat: Chat,
+        bank: QuestionBank,
+        clock: Clock,
+        settings: Settings,
+        metrics: Metrics | None = None,
     ):
+        self._metrics = metrics
         self._sessions = sessions
         self._chat = chat
         self._bank = bank
@@ -132,6 +140,8 @@ class DailyFlow:
                 )
             )
         log.info("posted question %s to channel %s for %s", question_id, channel_id, day)
+        if self._metrics:
+            self._metrics.posts_sent.inc()
         return Posted(post_id, question_id, root)
 
     async def _claim(

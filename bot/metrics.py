@@ -1,0 +1,32 @@
+"""Prometheus metrics, one registry per RepBot instance (no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.answers_received = Counter(
+            "repbot_answers_received", "Answers stored (new messages, not replays)", registry=self.registry
+        )
+        self.answers_duplicate = Counter("repbot_answers_duplicate", "Deliveries ignored as replays", registry=self.registry)
+        self.answers_graded = Counter("repbot_answers_graded", "Grades stored", ["grader"], registry=self.registry)
+        self.grading_latency = Histogram(
+            "repbot_grading_latency_seconds",
+            "From answer received to grade stored",
+            registry=self.registry,
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+        )
+        self.grader_errors = Counter(
+            "repbot_grader_errors", "Grading attempts that failed (LLM down, timeouts)", registry=self.registry
+        )
+        self.posts_sent = Counter("repbot_posts_sent", "Daily or extra questions posted", registry=self.registry)
+        self.queue_depth = Gauge("repbot_queue_depth", "Answers waiting for a grade", registry=self.registry)
+
+    async def render(self, queue_depth: Callable[[], Awaitable[int]]) -> bytes:
+        self.queue_depth.set(await queue_depth())
+        return generate_latest(self.registry)
