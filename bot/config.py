@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_API_URL", "REPBOT_SLACK_API_URL"))
     slack_mode: Literal["socket", "http"] = "socket"
     slack_port: int = 3000
+    slack_requests_per_second: float = Field(default=20.0, gt=0)  # workspace-wide pace of chat.postMessage
     # multi-workspace OAuth install (HTTP mode); without these, SLACK_BOT_TOKEN serves one workspace
     slack_client_id: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_CLIENT_ID", "REPBOT_SLACK_CLIENT_ID"))
     slack_client_secret: SecretStr | None = Field(

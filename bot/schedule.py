@@ -6,6 +6,7 @@ Every replica runs the same jobs; the unique (channel, day) key decides who post
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +24,7 @@ from storage.models import Channel, Post
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30
+FAN_OUT = 64  # channels posted at once; the adapters pace requests to their platform's limits
 
 
 class Scheduler:
@@ -131,14 +133,24 @@ class Scheduler:
                     )
                 ).all()
             }
-        for channel in channels:
-            day = schedule_of(channel).due_day(now, self._grace)
-            if (
-                day is not None
-                and (channel.id, day) not in existing
-                and await self._daily.post_daily(channel.id, day) is not None
-            ):
-                posted += 1
-                await self._posted(channel.id, day)
+        due = [
+            (channel.id, day)
+            for channel in channels
+            if (day := schedule_of(channel).due_day(now, self._grace)) is not None and (channel.id, day) not in existing
+        ]
+        gate = asyncio.Semaphore(FAN_OUT)
+
+        async def post(channel_id: int, day: dt.date) -> int:
+            async with gate:
+                try:
+                    if await self._daily.post_daily(channel_id, day) is None:
+                        return 0
+                except Exception:  # one channel's platform error must not stop the others
+                    log.exception("posting to channel %s failed; the next sweep retries", channel_id)
+                    return 0
+            await self._posted(channel_id, day)
+            return 1
+
+        posted = sum(await asyncio.gather(*(post(c, d) for c, d in due)))
         await self._daily.close_due()
         return posted

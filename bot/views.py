@@ -37,7 +37,9 @@ def question_message(question: Question, post_id: int, closes_at: dt.datetime | 
     return message(
         Header(f"Daily question: {question.title}"),
         Section.of(question.prompt.strip()),
-        Context(f"{question.category.value} · {question.difficulty.value}{when} · reply in the thread to answer"),
+        Context(
+            f"{question.category.value} · {question.difficulty.value}{when} · answer in the thread, or privately with the button"
+        ),
         Buttons(
             (
                 Button(ANSWER_PRIVATELY, "Answer privately", str(post_id)),

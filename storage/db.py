@@ -43,8 +43,37 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+class WriteGate:
+    """Serialises write transactions within one process, re-entrantly per task.
+
+    SQLite allows one writer; without this, concurrent writers each take a pooled connection
+    and then sleep in SQLite's busy handler, which turns a burst of answers into long tails.
+    A FIFO asyncio lock makes them queue fairly instead. PostgreSQL needs no gate.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        me = asyncio.current_task()
+        if self._owner is me:
+            yield  # already inside this task's write transaction
+            return
+        async with self._lock:
+            self._owner = me
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        sessions.write_gate = WriteGate()  # type: ignore[attr-defined]
+    return sessions
 
 
 def alembic_config(url: str) -> Config:
@@ -94,5 +123,10 @@ async def ensure_schema(engine: AsyncEngine, url: str, *, auto_migrate: bool) ->
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session inside one transaction: committed on success, rolled back on error."""
-    async with sessions() as session, session.begin():
+    gate: WriteGate | None = getattr(sessions, "write_gate", None)
+    if gate is None:
+        async with sessions() as session, session.begin():
+            yield session
+        return
+    async with gate.hold(), sessions() as session, session.begin():
         yield session

@@ -180,14 +180,16 @@ async def test_fan_out_keeps_one_message_per_second_per_channel(fake: FakeSlack,
         Settings(database_url=sqlite_url, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=fake.api_url)
     )
     places = [Place("slack", "T1", f"C{i}") for i in range(4)]
-    started = time.monotonic()
     await asyncio.gather(*(adapter.chat.post(p, text_message(f"msg {n}")) for n in range(3) for p in places))
-    elapsed = time.monotonic() - started
+    per_channel = []
     for place in places:
         times = [c.at for c in fake.of("chat.postMessage", lambda c, ch=place.channel: c.params["channel"] == ch)]
         assert len(times) == 3
         assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False)), times
-    assert elapsed < 3.5  # channels are paced independently, not one after another (12 s)
+        per_channel.append(times)
+    # Channels are paced independently, not one after another: every channel's first message
+    # went out before any channel's second (an ordering, so machine load cannot make it flaky).
+    assert max(t[0] for t in per_channel) < min(t[1] for t in per_channel)
 
 
 async def test_doctor_reports_token_scopes_and_channels(fake: FakeSlack, sqlite_url: str) -> None:

@@ -53,7 +53,7 @@ class SlackAdapter:
         else:
             assert config.bot_token is not None
             tokens = SingleToken(config.bot_token)
-        self._chat = SlackChat(self.client, tokens)
+        self._chat = SlackChat(self.client, tokens, workspace_requests_per_second=config.requests_per_second)
         self.people = People(self.client, tokens, AdminList.parse(config.admins))
         self.app: AsyncApp | None = None
         self.port: int | None = None  # the bound HTTP port once started (useful with port 0)

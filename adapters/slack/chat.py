@@ -30,7 +30,18 @@ _EPHEMERAL_FALLBACK = frozenset({"user_not_in_channel", "channel_not_found", "no
 class SlackChat:
     platform = "slack"
 
-    def __init__(self, client: AsyncWebClient, tokens: TokenSource, *, messages_per_second: float = 1.0):
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        tokens: TokenSource,
+        *,
+        messages_per_second: float = 1.0,
+        workspace_requests_per_second: float = 20.0,
+    ):
+        # Slack allows about one message per second per channel, and a workspace-wide budget on
+        # top; pacing both here keeps a 1,000-channel fan-out out of 429 storms.
+        self._workspace_rate = workspace_requests_per_second
+        self._workspaces: dict[str, AsyncLimiter] = {}
         self._client = client
         self._tokens = tokens
         self._rate = messages_per_second
@@ -111,6 +122,13 @@ class SlackChat:
 
     # -- Web API calls --------------------------------------------------------------------------
 
+    def _workspace_limiter(self, workspace: str) -> AsyncLimiter:
+        limiter = self._workspaces.get(workspace)
+        if limiter is None:
+            # One request at a time, evenly spaced: no burst that a sliding-window limit would refuse.
+            limiter = self._workspaces[workspace] = AsyncLimiter(1, 1.0 / self._workspace_rate)
+        return limiter
+
     def _limiter(self, place: Place) -> AsyncLimiter:
         key = (place.workspace, place.channel)
         limiter = self._limiters.get(key)
@@ -125,7 +143,7 @@ class SlackChat:
             kwargs["blocks"] = list(part.blocks)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
-        async with self._limiter(place):
+        async with self._limiter(place), self._workspace_limiter(place.workspace):
             response = await self._client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
         return str(response["ts"])
 

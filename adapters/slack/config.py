@@ -49,6 +49,7 @@ class SlackConfig:
     oauth: OAuthConfig | None = None
     admins: tuple[str, ...] = ()
     path: str = EVENTS_PATH
+    requests_per_second: float = 20.0  # workspace-wide pace of posts
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackConfig:
@@ -90,4 +91,5 @@ class SlackConfig:
             app_token=app_token,
             oauth=oauth,
             admins=tuple(settings.admins),
+            requests_per_second=settings.slack_requests_per_second,
         )

@@ -117,6 +117,10 @@ class GradingQueue:
             )
             .execution_options(synchronize_session=False)
         )
+        async with self._sessions() as session:
+            # A plain read first: polling an empty queue must not take SQLite's write lock.
+            if (await session.execute(select(Answer.id).where(self._due(now)).limit(1))).first() is None:
+                return []
         async with transaction(self._sessions) as session:
             rows = (await session.execute(claim)).all()
         return sorted(
