@@ -220,7 +220,8 @@ class RepBot:
             self.metrics.answers_duplicate.inc()
         if result.outcome is Outcome.STORED:
             self.metrics.answers_received.inc()
-            self.worker.wake()
+            if self.settings.quiet_period_seconds == 0:
+                self.worker.wake()  # due now; otherwise the worker's poll finds it after the quiet period
             await self._acknowledge(event, result)
         return result
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -94,6 +96,10 @@ class Intake:
             late = post.status == "closed" or (post.closes_at is not None and now >= post.closes_at)
             text, truncated_from = self._cap(event.text)
             context = answer_context(post.id, member.id)
+            fresh = await self._insert_first_message(session, post, member.id, context, event, text, truncated_from, late, now)
+            if fresh is not None:
+                return IntakeResult(Outcome.STORED, fresh, late=late, truncated_from=truncated_from)
+            # This person already answered this post: merge the new message into that answer.
             answer = (
                 await session.execute(select(Answer).where(Answer.context == context).with_for_update())
             ).scalar_one_or_none()
@@ -125,6 +131,60 @@ class Intake:
                 answer.truncated = answer.truncated or cut or truncated_from is not None
                 answer.private = answer.private or event.private
             return IntakeResult(Outcome.STORED, answer.id, late=late, truncated_from=truncated_from)
+
+    async def _insert_first_message(
+        self,
+        session: AsyncSession,
+        post: Post,
+        member_id: int,
+        context: str,
+        event: AnswerPosted,
+        text: str,
+        truncated_from: int | None,
+        late: bool,
+        now: dt.datetime,
+    ) -> int | None:
+        """The common case in two statements: a person's first message for a post creates the
+        answer and its message row. None when the answer exists already (merge instead)."""
+        insert = sqlite_insert if session.bind.dialect.name == "sqlite" else postgresql_insert
+        answer_id = (
+            await session.execute(
+                insert(Answer)
+                .values(
+                    context=context,
+                    post_id=post.id,
+                    member_id=member_id,
+                    question_id=post.question_id,
+                    question_version=post.question_version,
+                    text=text,
+                    truncated=truncated_from is not None,
+                    revision=1,
+                    status="pending",
+                    available_at=now + self._settings.quiet_period,
+                    late=late,
+                    private=event.private,
+                    received_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["context"])
+                .returning(Answer.id)
+            )
+        ).scalar_one_or_none()
+        if answer_id is None:
+            return None
+        stored = (
+            await session.execute(
+                insert(AnswerMessage)
+                .values(source_id=event.source_id, answer_id=answer_id, text=text, received_at=now)
+                .on_conflict_do_nothing(index_elements=["source_id"])
+                .returning(AnswerMessage.id)
+            )
+        ).scalar_one_or_none()
+        if stored is None:
+            # The message was stored before under another answer (a replay after that answer was
+            # deleted and re-created): undo this transaction and report the duplicate.
+            raise IntegrityError("replayed message", None, Exception(event.source_id))
+        return answer_id
 
     async def answer_edited(self, event: AnswerEdited) -> IntakeResult:
         now = self._clock.now()
