@@ -277,6 +277,68 @@ def grader_stats(
         typer.echo(line)
 
 
+@app.command()
+def export(
+    channel: Annotated[str, typer.Option(help="PLATFORM:WORKSPACE:CHANNEL, or a channel id or name RepBot knows")],
+    since: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")] = "1970-01-01",
+    format: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",  # noqa: A002
+    out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
+) -> None:
+    """Export a channel's answers and grades (the same rows as `/repbot export`)."""
+    import datetime as dt
+
+    from sqlalchemy import or_, select
+
+    from bot.reports import Reports, export_file
+    from storage.db import SchemaOutOfDate, ensure_schema, make_engine, make_sessionmaker
+    from storage.models import Channel
+
+    if format not in ("csv", "json"):
+        typer.echo("--format is csv or json", err=True)
+        raise typer.Exit(2)
+    try:
+        first_day = dt.date.fromisoformat(since)
+    except ValueError:
+        typer.echo(f"--since '{since}' is not a date (YYYY-MM-DD)", err=True)
+        raise typer.Exit(2) from None
+    settings = settings_or_exit()
+    bank = bank_or_exit(settings)
+
+    async def rows() -> bytes | None:
+        engine = make_engine(settings.database_url)
+        try:
+            await ensure_schema(engine, settings.database_url, auto_migrate=False)
+            sessions = make_sessionmaker(engine)
+            parts = channel.split(":")
+            async with sessions() as session:
+                if len(parts) == 3:
+                    query = select(Channel).where(
+                        Channel.platform == parts[0], Channel.workspace == parts[1], Channel.channel_ref == parts[2]
+                    )
+                else:
+                    query = select(Channel).where(or_(Channel.channel_ref == channel, Channel.name == channel.lstrip("#")))
+                found = (await session.execute(query)).scalars().all()
+            if len(found) != 1:
+                return None
+            data = await Reports(sessions, bank).export_rows(found[0].id, first_day)
+            return export_file(data, format, "export").data
+        finally:
+            await engine.dispose()
+
+    try:
+        data = asyncio.run(rows())
+    except SchemaOutOfDate as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if data is None:
+        typer.echo(f"no single channel matches '{channel}'; use PLATFORM:WORKSPACE:CHANNEL", err=True)
+        raise typer.Exit(1)
+    if out is None:
+        sys.stdout.write(data.decode())
+    else:
+        out.write_bytes(data)
+
+
 def main() -> None:
     app()
 

@@ -59,14 +59,19 @@ class FeedbackNotifier:
         self._bank = bank
         self.interviews: GradeListener | None = None  # set when the interview service exists
 
+    async def _post_answer(self, session: AsyncSession, answer_id: int, delayed: bool) -> Answer | None:
+        """The answer when it belongs to a channel post; interview answers go to the interview service."""
+        answer = await session.get(Answer, answer_id)
+        if answer is None or answer.interview_id is None:
+            return answer
+        if self.interviews is not None:
+            await (self.interviews.delayed if delayed else self.interviews.graded)(answer_id)
+        return None
+
     async def graded(self, answer_id: int) -> None:
         async with self._sessions() as session:
-            answer = await session.get(Answer, answer_id)
+            answer = await self._post_answer(session, answer_id, delayed=False)
             if answer is None:
-                return
-            if answer.interview_id is not None:
-                if self.interviews is not None:
-                    await self.interviews.graded(answer_id)
                 return
             if not await self._claim(session, answer_id):
                 return
@@ -79,12 +84,8 @@ class FeedbackNotifier:
 
     async def delayed(self, answer_id: int) -> None:
         async with self._sessions() as session:
-            answer = await session.get(Answer, answer_id)
+            answer = await self._post_answer(session, answer_id, delayed=True)
             if answer is None:
-                return
-            if answer.interview_id is not None:
-                if self.interviews is not None:
-                    await self.interviews.delayed(answer_id)
                 return
             post, channel, member = await self._context(session, answer)
             await self._chat.reply(thread_of(channel, post), grading_delayed_message(), only_to=person_of(member))

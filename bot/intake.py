@@ -100,36 +100,13 @@ class Intake:
             if fresh is not None:
                 return IntakeResult(Outcome.STORED, fresh, late=late, truncated_from=truncated_from)
             # This person already answered this post: merge the new message into that answer.
-            answer = (
-                await session.execute(select(Answer).where(Answer.context == context).with_for_update())
-            ).scalar_one_or_none()
-            created = answer is None
-            if answer is None:
-                answer = Answer(
-                    context=context,
-                    post_id=post.id,
-                    member_id=member.id,
-                    question_id=post.question_id,
-                    question_version=post.question_version,
-                    text=text,
-                    truncated=truncated_from is not None,
-                    revision=1,
-                    status="pending",
-                    available_at=now + self._settings.quiet_period,
-                    late=late,
-                    private=event.private,
-                    received_at=now,
-                    updated_at=now,
-                )
-                session.add(answer)
-                await session.flush()
+            answer = (await session.execute(select(Answer).where(Answer.context == context).with_for_update())).scalar_one()
             session.add(AnswerMessage(source_id=event.source_id, answer_id=answer.id, text=text, received_at=now))
             await session.flush()
-            if not created:
-                merged, cut = await self._merged_text(session, answer.id)
-                self._requeue(answer, merged, now)
-                answer.truncated = answer.truncated or cut or truncated_from is not None
-                answer.private = answer.private or event.private
+            merged, cut = await self._merged_text(session, answer.id)
+            self._requeue(answer, merged, now)
+            answer.truncated = answer.truncated or cut or truncated_from is not None
+            answer.private = answer.private or event.private
             return IntakeResult(Outcome.STORED, answer.id, late=late, truncated_from=truncated_from)
 
     async def _insert_first_message(

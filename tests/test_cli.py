@@ -74,3 +74,14 @@ def test_db_upgrade_then_refuse_old_schema(tmp_path: Path) -> None:
     assert upgraded.returncode == 0 and "revision" in upgraded.stdout
     started = run(["run"], tmp_path, stdin="/quit\n", env={"REPBOT_DATABASE_URL": url, "REPBOT_AUTO_MIGRATE": "false"})
     assert started.returncode == 0, started.stderr
+
+
+def test_export_command_writes_the_channel_rows(tmp_path: Path) -> None:
+    answer = "A canary gets a small share of traffic through the load balancer and is compared with a baseline."
+    assert run(["run"], tmp_path, stdin=f"{answer}\n\n/quit\n").returncode == 0
+    result = run(["export", "--channel", "console:local:console", "--format", "csv"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("answer_id,day,question_id") and len(lines) == 2 and ",you," in lines[1]
+    missing = run(["export", "--channel", "nowhere"], tmp_path)
+    assert missing.returncode == 1 and "no single channel" in missing.stderr

@@ -24,23 +24,27 @@ async def test_migrations_produce_exactly_the_models(db_url: str) -> None:
         await engine.dispose()
 
 
+def a_channel() -> Channel:
+    return Channel(
+        platform="t",
+        workspace="w",
+        channel_ref="c",
+        timezone="UTC",
+        post_time="09:00",
+        weekdays="mon",
+        window_hours=8,
+        topics=[],
+        skip_days=[],
+    )
+
+
 async def test_datetimes_round_trip_as_utc(db_url: str) -> None:
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     berlin_evening = dt.datetime(2026, 3, 29, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     try:
         async with sessions() as session, session.begin():
-            channel = Channel(
-                platform="t",
-                workspace="w",
-                channel_ref="c",
-                timezone="UTC",
-                post_time="09:00",
-                weekdays="mon",
-                window_hours=8,
-                topics=[],
-                skip_days=[],
-            )
+            channel = a_channel()
             session.add(channel)
             await session.flush()
             session.add(
@@ -66,17 +70,7 @@ async def test_one_post_per_channel_day_and_slot(db_url: str) -> None:
     sessions = make_sessionmaker(engine)
     try:
         async with sessions() as session, session.begin():
-            channel = Channel(
-                platform="t",
-                workspace="w",
-                channel_ref="c",
-                timezone="UTC",
-                post_time="09:00",
-                weekdays="mon",
-                window_hours=8,
-                topics=[],
-                skip_days=[],
-            )
+            channel = a_channel()
             session.add(channel)
         for slot, expect_error in ((0, False), (0, True), (1, False)):
             async with sessions() as session:
