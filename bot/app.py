@@ -122,6 +122,10 @@ class RepBot:
             ),
             metrics=self.metrics,
         )
+        self.interviews = InterviewService(
+            self.sessions, chat, self.bank, self.clock, InterviewSettings.from_settings(settings), wake=self.worker.wake
+        )
+        self.notifier.interviews = self.interviews
         self.daily = DailyFlow(self.sessions, chat, self.bank, self.clock, settings, self.metrics)
         self.board = Leaderboard(self.sessions, self.bank)
         self.reports = Reports(self.sessions, self.bank)
@@ -133,8 +137,7 @@ class RepBot:
             self.clock,
             dt.timedelta(minutes=settings.catch_up_grace_minutes),
             after_post=self.recap.maybe_post,
-            # The interview service is built below; the lambda looks it up when the sweep runs.
-            sweeps=(self.reminders.send_due, lambda: self.interviews.expire_idle()),
+            sweeps=(self.reminders.send_due, self.interviews.expire_idle),
         )
         self.grades = GradeAdmin(self.sessions, self.queue, self.grader, self.bank, self.clock, self.notifier.graded)
         self.commands = Commands(
@@ -146,14 +149,10 @@ class RepBot:
                 clock=self.clock,
                 sessions=self.sessions,
                 on_channel_changed=self.scheduler.sync_channel,
-                reviews_due=lambda person: self.interviews.reviews_due(person),
+                reviews_due=self.interviews.reviews_due,
             )
         )
         self.home = HomePage(self.sessions, self.board)
-        self.interviews = InterviewService(
-            self.sessions, chat, self.bank, self.clock, InterviewSettings.from_settings(settings), wake=self.worker.wake
-        )
-        self.notifier.interviews = self.interviews
         self.commands.register(self.interviews.command_spec())
         self._stop = asyncio.Event()
         self._http: web.AppRunner | None = None
