@@ -41,3 +41,8 @@ def test_compose_file_matches_settings() -> None:
 def test_ci_requires_postgres_and_runs_make_test() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "REPBOT_REQUIRE_POSTGRES=1" in ci and "make test" in ci
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert [env_name(f) for f in Settings.model_fields if env_name(f) not in readme] == []
