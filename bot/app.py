@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
@@ -31,7 +30,7 @@ from bot.events import (
     ModalSubmitted,
     Person,
 )
-from bot.feedback import FeedbackNotifier, place_of
+from bot.feedback import FeedbackNotifier
 from bot.grade_admin import GradeAdmin
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.queue import GradingQueue
@@ -52,7 +51,7 @@ from bot.schedule import Scheduler
 from bot.views import ANSWER_PRIVATELY, HINT, SKIP, received_message
 from content.loader import QuestionBank, load_bank
 from storage.db import ensure_schema, make_engine, make_sessionmaker, transaction
-from storage.models import Channel, Post
+from storage.models import Post
 from storage.repo import first_time_seen
 
 log = logging.getLogger(__name__)
@@ -288,8 +287,3 @@ class RepBot:
             return None
         async with self.sessions() as session:
             return await session.get(Post, int(value))
-
-    async def channel_places(self) -> list[tuple[int, Any]]:
-        async with self.sessions() as session:
-            channels = (await session.execute(select(Channel))).scalars().all()
-        return [(c.id, place_of(c)) for c in channels]

@@ -108,7 +108,7 @@ class Commands:
             return Reply(text_message(f"Sorry, `{command.name}` is for RepBot admins of this workspace. Ask an admin to run it."))
         return await command.handler(event)
 
-    async def _today(self, channel: Channel) -> dt.date:
+    def _today(self, channel: Channel) -> dt.date:
         return schedule_of(channel).local_day(self._s.clock.now())
 
     # -- everyone ----------------------------------------------------------------------------
@@ -131,7 +131,7 @@ class Commands:
     async def leaderboard(self, event: CommandInvoked) -> Reply:
         kind = event.args[0].lower() if event.args else "week"
         channel = await self._s.daily.ensure_channel(event.place)
-        today = await self._today(channel)
+        today = self._today(channel)
         board = self._s.board
         if kind in ("all", "alltime", "all-time"):
             return Reply(leaderboard_message("Leaderboard — all time", await board.all_time(channel.id)), private=False)
@@ -287,7 +287,7 @@ class Commands:
 
     async def report(self, event: CommandInvoked) -> Reply:
         channel = await self._s.daily.ensure_channel(event.place)
-        today = await self._today(channel)
+        today = self._today(channel)
         kind = event.args[0].lower() if event.args else "week"
         if kind == "month":
             since, title = month_start(today), f"Team report — {today:%B %Y}"

@@ -7,7 +7,6 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.streaks import Streak, streak
 from storage.models import Answer, Post
 
 
@@ -55,8 +54,3 @@ async def open_daily_day(session: AsyncSession, channel_id: int) -> dt.date | No
             .limit(1)
         )
     ).scalar_one_or_none()
-
-
-async def member_streak(session: AsyncSession, channel_id: int, member_id: int) -> Streak:
-    days = await daily_post_days(session, channel_id)
-    return streak(days, await answered_days(session, channel_id, member_id), await open_daily_day(session, channel_id))

@@ -241,12 +241,10 @@ class Intake:
         merged = "\n".join(t for t in rows if t)
         return merged, len(merged) > self._settings.max_chars
 
-    async def _source_exists(self, source_id: str, session: AsyncSession | None = None) -> bool:
+    async def _source_exists(self, source_id: str) -> bool:
         query = select(AnswerMessage.id).where(AnswerMessage.source_id == source_id)
-        if session is not None:
+        async with self._sessions() as session:
             return (await session.execute(query)).first() is not None
-        async with self._sessions() as fresh:
-            return (await fresh.execute(query)).first() is not None
 
     async def _post_for_thread(self, session: AsyncSession, event: AnswerPosted) -> Post | None:
         place = event.message.place

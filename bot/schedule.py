@@ -86,9 +86,6 @@ class Scheduler:
             self._aps.remove_job(job_id)
         return job_id
 
-    def job_ids(self) -> list[str]:
-        return sorted(job.id for job in self._aps.get_jobs())
-
     async def fire(self, channel_id: int) -> None:
         async with self._sessions() as session:
             channel = await session.get(Channel, channel_id)

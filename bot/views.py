@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.grading.model import Flag, Grade, Verdict
 from bot.messages import (
@@ -30,8 +31,6 @@ SKIP = "skip"
 def question_message(question: Question, post_id: int, closes_at: dt.datetime | None, timezone: str) -> Message:
     when = ""
     if closes_at is not None:
-        from zoneinfo import ZoneInfo
-
         local = closes_at.astimezone(ZoneInfo(timezone))
         when = f" · answers close {local:%a %H:%M} ({timezone})"
     return message(

@@ -40,13 +40,6 @@ async def get_or_create_member(session: AsyncSession, platform: str, workspace: 
     return member
 
 
-async def find_channel(session: AsyncSession, platform: str, workspace: str, channel_ref: str) -> Channel | None:
-    query = select(Channel).where(
-        Channel.platform == platform, Channel.workspace == workspace, Channel.channel_ref == channel_ref
-    )
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def get_or_create_channel(
     session: AsyncSession, platform: str, workspace: str, channel_ref: str, build: Callable[[], Channel]
 ) -> Channel:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import func, select
 
 from bot.intake import Outcome
@@ -165,7 +163,3 @@ async def test_oversized_answer_is_kept_up_to_the_cap_with_a_note(team: Team) ->
 async def test_unknown_command_says_what_to_do(team: Team) -> None:
     reply = await team.command("alice", "frobnicate")
     assert "help" in reply.message.text()
-
-
-def _day(team: Team) -> dt.date:
-    return team.clock.now().date()
