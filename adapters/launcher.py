@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -29,6 +30,15 @@ def build_adapters(settings: Settings) -> list[PlatformAdapter]:
     return adapters
 
 
+def freeze_startup_heap() -> None:
+    """Move everything built at start-up (modules, the bank, the apps) out of the garbage
+    collector's sight. Otherwise each full collection walks all of it: measured at about 150 ms
+    with the whole bot loaded, a pause every acknowledgement waiting at that moment would share.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def run_platforms(settings: Settings, bank: QuestionBank, stop: asyncio.Event | None = None) -> int:
     adapters = build_adapters(settings)
     bot = RepBot(settings, ChatRouter({a.platform: a.chat for a in adapters}), bank=bank)
@@ -42,6 +52,7 @@ async def run_platforms(settings: Settings, bank: QuestionBank, stop: asyncio.Ev
         for adapter in adapters:
             await adapter.start(bot)
             log.info("%s adapter started", adapter.platform)
+        freeze_startup_heap()
         await stop.wait()
     finally:
         for adapter in adapters:

@@ -37,6 +37,7 @@ from bot.grading.queue import GradingQueue
 from bot.grading.worker import GradingWorker, WorkerSettings
 from bot.home import HomePage
 from bot.http import make_app, serve
+from bot.inbox import AnswerInbox, InboxSettings
 from bot.intake import RECEIVED_EMOJI, Intake, IntakeResult, IntakeSettings, Outcome
 from bot.interview.followups import FollowUpBank
 from bot.interview.service import InterviewService, InterviewSettings
@@ -50,7 +51,7 @@ from bot.reports import Reports
 from bot.schedule import Scheduler
 from bot.views import ANSWER_PRIVATELY, HINT, SKIP, received_message
 from content.loader import QuestionBank, load_bank
-from storage.db import ensure_schema, make_engine, make_sessionmaker, transaction
+from storage.db import ensure_inbox_file, ensure_schema, inbox_url, make_engine, make_sessionmaker, transaction
 from storage.models import Post
 from storage.repo import first_time_seen
 
@@ -103,6 +104,18 @@ class RepBot:
             self.sessions,
             self.clock,
             IntakeSettings(dt.timedelta(seconds=settings.quiet_period_seconds), settings.answer_max_chars),
+        )
+        held_url = inbox_url(settings.database_url) if engine is None else settings.database_url
+        # On a SQLite file, held answers get a file of their own (see bot/inbox.py).
+        self.inbox_engine = make_engine(held_url) if held_url != settings.database_url else None
+        held = make_sessionmaker(self.inbox_engine) if self.inbox_engine is not None else self.sessions
+        self.inbox = AnswerInbox(
+            held,
+            self.sessions,
+            self.clock,
+            self.intake,
+            self._after_filed,
+            InboxSettings(max_defer=settings.quiet_period_seconds),
         )
         self.queue = GradingQueue(self.sessions, self.clock, dt.timedelta(seconds=settings.grading_lease_seconds))
         self.notifier = FeedbackNotifier(self.sessions, chat, self.bank)
@@ -170,7 +183,10 @@ class RepBot:
 
     async def prepare(self) -> str:
         """Check (or upgrade) the schema; run before anything touches the database."""
-        return await ensure_schema(self.engine, self.settings.database_url, auto_migrate=self.settings.auto_migrate)
+        status = await ensure_schema(self.engine, self.settings.database_url, auto_migrate=self.settings.auto_migrate)
+        if self.inbox_engine is not None:
+            await ensure_inbox_file(self.inbox_engine)
+        return status
 
     async def start(self, *, schedule: bool = True, grade_in_background: bool = True) -> None:
         status = await self.prepare()
@@ -178,10 +194,12 @@ class RepBot:
         await self.notifier.deliver_pending()
         if schedule:
             await self.scheduler.start()
+        # Answers accepted but not filed before a stop are filed now, then as they arrive.
+        self._tasks.append(asyncio.create_task(self.inbox.run_forever(self._stop), name="answer-inbox"))
         if grade_in_background:
             self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop), name="grading"))
         if self.settings.http_port is not None:
-            self._http = await serve(make_app(self.metrics, self.queue.depth, self.healthy), self.settings.http_port)
+            self._http = await serve(make_app(self.metrics, self.queue.depth, self.inbox.depth, self.healthy), self.settings.http_port)
 
     async def healthy(self) -> bool:
         """The database answers; that is what every part of the bot needs."""
@@ -203,6 +221,8 @@ class RepBot:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.engine.dispose()
+        if self.inbox_engine is not None:
+            await self.inbox_engine.dispose()
 
     # -- inbound events ----------------------------------------------------------------------
 
@@ -213,7 +233,23 @@ class RepBot:
         return await handler(event)
 
     async def on_answer(self, event: AnswerPosted) -> IntakeResult:
+        """File an answer now and acknowledge it (adapters without an ack deadline)."""
         result = await self.intake.answer_posted(event)
+        await self._after_filed(event, result)
+        return result
+
+    async def receive_answer(self, event: AnswerPosted) -> bool:
+        """Hold an answer durably with one INSERT and file it in the background (bot/inbox.py).
+
+        For adapters that must acknowledge fast (Slack): once this returns, the answer survives
+        a crash. False when the same message is already held (a redelivery).
+        """
+        fresh = await self.inbox.accept(event)
+        if not fresh:
+            self.metrics.answers_duplicate.inc()
+        return fresh
+
+    async def _after_filed(self, event: AnswerPosted, result: IntakeResult) -> None:
         if result.outcome is Outcome.DUPLICATE:
             self.metrics.answers_duplicate.inc()
         if result.outcome is Outcome.STORED:
@@ -221,7 +257,6 @@ class RepBot:
             if self.settings.quiet_period_seconds == 0:
                 self.worker.wake()  # due now; otherwise the worker's poll finds it after the quiet period
             await self._acknowledge(event, result)
-        return result
 
     async def _acknowledge(self, event: AnswerPosted, result: IntakeResult) -> None:
         try:
@@ -234,12 +269,14 @@ class RepBot:
             log.warning("could not acknowledge answer %s", result.answer_id, exc_info=True)
 
     async def on_edit(self, event: AnswerEdited) -> IntakeResult:
+        await self.inbox.settle(event.source_id)  # the edited message may not be filed yet
         result = await self.intake.answer_edited(event)
         if result.outcome is Outcome.UPDATED:
             self.worker.wake()
         return result
 
     async def on_delete(self, event: AnswerDeleted) -> IntakeResult:
+        await self.inbox.settle(event.source_id)
         result = await self.intake.answer_deleted(event)
         if result.outcome is Outcome.UPDATED:
             self.worker.wake()

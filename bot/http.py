@@ -11,14 +11,17 @@ from bot.metrics import Metrics
 
 
 def make_app(
-    metrics: Metrics, queue_depth: Callable[[], Awaitable[int]], healthy: Callable[[], Awaitable[bool]]
+    metrics: Metrics,
+    queue_depth: Callable[[], Awaitable[int]],
+    inbox_depth: Callable[[], Awaitable[int]],
+    healthy: Callable[[], Awaitable[bool]],
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         ok = await healthy()
         return web.json_response({"status": "ok" if ok else "degraded"}, status=200 if ok else 503)
 
     async def metrics_view(_: web.Request) -> web.Response:
-        body = await metrics.render(queue_depth)
+        body = await metrics.render(queue_depth, inbox_depth)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

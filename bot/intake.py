@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +66,44 @@ class _MemberKey:
 
 MEMBER_CACHE = 10_000
 
+_ThreadKey = tuple[str, str, str, str]  # platform, workspace, channel, thread root
+
+
+def _thread_key(event: AnswerPosted) -> _ThreadKey:
+    place = event.message.place
+    return (place.platform, place.workspace, place.channel, event.message.thread_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An answer event and the moment it arrived (filing may come later: see bot/inbox.py)."""
+
+    event: AnswerPosted
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """A received answer with what filing it needs looked up: its post (None: not a reply to a
+    question) and its member. Prepared outside the write transaction, which stays short."""
+
+    received: Received
+    post: Post | None = None
+    member_id: int = 0
+    text: str = ""
+    truncated_from: int | None = None
+
+    @property
+    def context(self) -> str:
+        assert self.post is not None
+        return answer_context(self.post.id, self.member_id)
+
+    @property
+    def late(self) -> bool:
+        post = self.post
+        assert post is not None
+        return post.status == "closed" or (post.closes_at is not None and self.received.at >= post.closes_at)
+
 
 class Intake:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: IntakeSettings):
@@ -74,94 +113,139 @@ class Intake:
         self._settings = settings
 
     async def answer_posted(self, event: AnswerPosted) -> IntakeResult:
+        """File one answer now, in its own transaction (adapters without an ack deadline)."""
+        received = [Received(event, self._clock.now())]
         for _ in range(3):
             try:
-                return await self._store(event)
+                filings = await self.prepare(received)
+                async with transaction(self._sessions) as session:
+                    return (await self.file(session, filings))[0]
             except IntegrityError:
-                # Either this very message was stored concurrently (a retry racing the first
-                # delivery) or the person's answer row was created by a sibling message.
-                if await self._source_exists(event.source_id):
-                    return IntakeResult(Outcome.DUPLICATE)
+                # A concurrent writer created the same member or row first; the retry sees it.
+                log.info("answer %s raced another writer; filing again", event.source_id)
         raise RuntimeError(f"could not store answer {event.source_id} after retries")
 
-    async def _store(self, event: AnswerPosted) -> IntakeResult:
-        now = self._clock.now()
-        # The hot path of every answer, kept to a few statements: a replayed message is caught
-        # by the unique source_id when its row is flushed (see answer_posted), not by a lookup.
-        async with transaction(self._sessions) as session:
-            post = await self._post_for_thread(session, event)
+    async def prepare(self, batch: Sequence[Received]) -> list[Filing]:
+        """Look up posts (one query for the batch) and members (cached; a new one is created in
+        its own short transaction). No write lock is held across the batch."""
+        async with self._sessions() as session:
+            posts = await self._posts_for(session, [r.event for r in batch])
+        filings = []
+        for received in batch:
+            post = posts.get(_thread_key(received.event))
             if post is None:
-                return IntakeResult(Outcome.NOT_AN_ANSWER)
-            member = await self._member(session, event.person)
-            late = post.status == "closed" or (post.closes_at is not None and now >= post.closes_at)
-            text, truncated_from = self._cap(event.text)
-            context = answer_context(post.id, member.id)
-            fresh = await self._insert_first_message(session, post, member.id, context, event, text, truncated_from, late, now)
-            if fresh is not None:
-                return IntakeResult(Outcome.STORED, fresh, late=late, truncated_from=truncated_from)
-            # This person already answered this post: merge the new message into that answer.
-            answer = (await session.execute(select(Answer).where(Answer.context == context).with_for_update())).scalar_one()
-            session.add(AnswerMessage(source_id=event.source_id, answer_id=answer.id, text=text, received_at=now))
-            await session.flush()
-            merged, cut = await self._merged_text(session, answer.id)
-            self._requeue(answer, merged, now)
-            answer.truncated = answer.truncated or cut or truncated_from is not None
-            answer.private = answer.private or event.private
-            return IntakeResult(Outcome.STORED, answer.id, late=late, truncated_from=truncated_from)
+                filings.append(Filing(received))
+                continue
+            member = await self._member(received.event.person)
+            text, truncated_from = self._cap(received.event.text)
+            filings.append(Filing(received, post, member.id, text, truncated_from))
+        return filings
 
-    async def _insert_first_message(
-        self,
-        session: AsyncSession,
-        post: Post,
-        member_id: int,
-        context: str,
-        event: AnswerPosted,
-        text: str,
-        truncated_from: int | None,
-        late: bool,
-        now: dt.datetime,
-    ) -> int | None:
-        """The common case in two statements: a person's first message for a post creates the
-        answer and its message row. None when the answer exists already (merge instead)."""
+    async def file(self, session: AsyncSession, filings: Sequence[Filing]) -> list[IntakeResult]:
+        """File prepared answers inside the caller's transaction; results in the same order.
+
+        The common case, a person's first message for a post, costs two statements for the whole
+        batch (answers, then their first message rows, both INSERT ... ON CONFLICT DO NOTHING);
+        a further message from someone who already answered merges into that answer.
+        """
+        results: list[IntakeResult | None] = [None] * len(filings)
+        firsts: list[tuple[int, Filing]] = []
+        merges: list[tuple[int, Filing]] = []
+        contexts: set[str] = set()
+        for index, filing in enumerate(filings):
+            if filing.post is None:
+                results[index] = IntakeResult(Outcome.NOT_AN_ANSWER)
+                continue
+            (merges if filing.context in contexts else firsts).append((index, filing))
+            contexts.add(filing.context)
+        created = await self._insert_answers(session, [f for _, f in firsts])
+        for index, filing in firsts:
+            answer_id = created.get(filing.context)
+            if answer_id is None:
+                merges.append((index, filing))  # this person had answered before this batch
+            else:
+                results[index] = IntakeResult(Outcome.STORED, answer_id, late=filing.late, truncated_from=filing.truncated_from)
+        for index, filing in sorted(merges, key=lambda pair: pair[0]):
+            results[index] = await self._merge(session, filing)
+        return [r if r is not None else IntakeResult(Outcome.NOT_AN_ANSWER) for r in results]
+
+    async def _insert_answers(self, session: AsyncSession, firsts: list[Filing]) -> dict[str, int]:
+        """Create answers and their first message rows; context -> answer id of those created."""
+        if not firsts:
+            return {}
         insert = sqlite_insert if session.bind.dialect.name == "sqlite" else postgresql_insert
-        answer_id = (
-            await session.execute(
-                insert(Answer)
-                .values(
-                    context=context,
-                    post_id=post.id,
-                    member_id=member_id,
-                    question_id=post.question_id,
-                    question_version=post.question_version,
-                    text=text,
-                    truncated=truncated_from is not None,
-                    revision=1,
-                    status="pending",
-                    available_at=now + self._settings.quiet_period,
-                    late=late,
-                    private=event.private,
-                    received_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["context"])
-                .returning(Answer.id)
-            )
-        ).scalar_one_or_none()
-        if answer_id is None:
-            return None
+        answers, messages = Answer.__table__, AnswerMessage.__table__
+        quiet = self._settings.quiet_period
+        assert all(f.post is not None for f in firsts)
+        rows = await session.execute(
+            insert(answers).on_conflict_do_nothing(index_elements=["context"]).returning(answers.c.id, answers.c.context),
+            [
+                {
+                    "context": f.context,
+                    "post_id": f.post.id,  # type: ignore[union-attr]
+                    "member_id": f.member_id,
+                    "question_id": f.post.question_id,  # type: ignore[union-attr]
+                    "question_version": f.post.question_version,  # type: ignore[union-attr]
+                    "text": f.text,
+                    "truncated": f.truncated_from is not None,
+                    "revision": 1,
+                    "status": "pending",
+                    "available_at": f.received.at + quiet,
+                    "late": f.late,
+                    "private": f.received.event.private,
+                    "received_at": f.received.at,
+                    "updated_at": f.received.at,
+                }
+                for f in firsts
+            ],
+        )
+        created = {context: answer_id for answer_id, context in rows}
+        if not created:
+            return created
+        stored = await session.execute(
+            insert(messages).on_conflict_do_nothing(index_elements=["source_id"]).returning(messages.c.source_id),
+            [
+                {
+                    "source_id": f.received.event.source_id,
+                    "answer_id": created[f.context],
+                    "text": f.text,
+                    "deleted": False,
+                    "received_at": f.received.at,
+                }
+                for f in firsts
+                if f.context in created
+            ],
+        )
+        stored_sources = set(stored.scalars())
+        # A message stored before under another answer (replayed after that answer was removed
+        # and its context re-created) must not make a second answer: undo those rows.
+        replayed = [f.context for f in firsts if f.context in created and f.received.event.source_id not in stored_sources]
+        if replayed:
+            await session.execute(delete(answers).where(answers.c.id.in_([created[c] for c in replayed])))
+            for context in replayed:
+                del created[context]
+        return created
+
+    async def _merge(self, session: AsyncSession, filing: Filing) -> IntakeResult:
+        """A further message from someone who already answered this post joins that answer."""
+        event, now = filing.received.event, filing.received.at
+        answer = (await session.execute(select(Answer).where(Answer.context == filing.context).with_for_update())).scalar_one()
+        insert = sqlite_insert if session.bind.dialect.name == "sqlite" else postgresql_insert
         stored = (
             await session.execute(
                 insert(AnswerMessage)
-                .values(source_id=event.source_id, answer_id=answer_id, text=text, received_at=now)
+                .values(source_id=event.source_id, answer_id=answer.id, text=filing.text, received_at=now)
                 .on_conflict_do_nothing(index_elements=["source_id"])
                 .returning(AnswerMessage.id)
             )
         ).scalar_one_or_none()
         if stored is None:
-            # The message was stored before under another answer (a replay after that answer was
-            # deleted and re-created): undo this transaction and report the duplicate.
-            raise IntegrityError("replayed message", None, Exception(event.source_id))
-        return answer_id
+            return IntakeResult(Outcome.DUPLICATE, answer.id)  # a redelivery of a message already filed
+        merged, cut = await self._merged_text(session, answer.id)
+        self._requeue(answer, merged, now)
+        answer.truncated = answer.truncated or cut or filing.truncated_from is not None
+        answer.private = answer.private or event.private
+        return IntakeResult(Outcome.STORED, answer.id, late=filing.late, truncated_from=filing.truncated_from)
 
     async def answer_edited(self, event: AnswerEdited) -> IntakeResult:
         now = self._clock.now()
@@ -241,39 +325,35 @@ class Intake:
         merged = "\n".join(t for t in rows if t)
         return merged, len(merged) > self._settings.max_chars
 
-    async def _source_exists(self, source_id: str) -> bool:
-        query = select(AnswerMessage.id).where(AnswerMessage.source_id == source_id)
-        async with self._sessions() as session:
-            return (await session.execute(query)).first() is not None
-
-    async def _post_for_thread(self, session: AsyncSession, event: AnswerPosted) -> Post | None:
-        place = event.message.place
-        thread = event.message.thread_id
-        if thread is None:
-            return None
-        post = (
-            await session.execute(
-                select(Post)
-                .join(Channel, Channel.id == Post.channel_id)
-                .where(
-                    Channel.platform == place.platform,
-                    Channel.workspace == place.workspace,
-                    Channel.channel_ref == place.channel,
-                    Post.thread_ref == thread,
-                )
+    async def _posts_for(self, session: AsyncSession, events: Sequence[AnswerPosted]) -> dict[_ThreadKey, Post]:
+        """The open or closed posts these events reply to, in one query (claimed posts are not open yet)."""
+        keys = {_thread_key(e) for e in events if e.message.thread_id is not None}
+        if not keys:
+            return {}
+        rows = await session.execute(
+            select(Post, Channel.platform, Channel.workspace, Channel.channel_ref)
+            .join(Channel, Channel.id == Post.channel_id)
+            .where(
+                Channel.channel_ref.in_(sorted({k[2] for k in keys})),
+                Post.thread_ref.in_(sorted({k[3] for k in keys})),
             )
-        ).scalar_one_or_none()
-        if post is None or post.status == "claimed":
-            return None
-        return post
+        )
+        found: dict[_ThreadKey, Post] = {}
+        for post, platform, workspace, channel_ref in rows:
+            key = (platform, workspace, channel_ref, post.thread_ref or "")
+            if key in keys and post.status != "claimed":
+                found[key] = post
+        return found
 
-    async def _member(self, session: AsyncSession, person: Person) -> _MemberKey:
-        """Member ids never change, so they are remembered; only a new name goes to the database."""
+    async def _member(self, person: Person) -> _MemberKey:
+        """Member ids never change, so they are remembered; only a new person or a new name
+        goes to the database, in a transaction of its own (a member row is harmless to keep)."""
         key = (person.platform, person.workspace, person.user_id)
         known = self._members.get(key)
         if known is not None and known.name == person.display_name:
             return known
-        member = await get_or_create_member(session, person.platform, person.workspace, person.user_id, person.display_name)
+        async with transaction(self._sessions) as session:
+            member = await get_or_create_member(session, person.platform, person.workspace, person.user_id, person.display_name)
         known = _MemberKey(member.id, person.display_name)
         if len(self._members) >= MEMBER_CACHE:
             self._members.pop(next(iter(self._members)))

@@ -26,7 +26,16 @@ class Metrics:
         )
         self.posts_sent = Counter("repbot_posts_sent", "Daily or extra questions posted", registry=self.registry)
         self.queue_depth = Gauge("repbot_queue_depth", "Answers waiting for a grade", registry=self.registry)
+        self.inbox_depth = Gauge(
+            "repbot_inbox_depth", "Answers accepted but not yet filed (bot/inbox.py)", registry=self.registry
+        )
 
-    async def render(self, queue_depth: Callable[[], Awaitable[int]]) -> bytes:
+    async def render(self, queue_depth: Callable[[], Awaitable[int]], inbox_depth: Callable[[], Awaitable[int]]) -> bytes:
         self.queue_depth.set(await queue_depth())
+        self.inbox_depth.set(await inbox_depth())
         return generate_latest(self.registry)
+
+    def count(self, name: str) -> float:
+        """A counter's current value by its exposed name (e.g. "repbot_answers_received_total")."""
+        value = self.registry.get_sample_value(name)
+        return 0.0 if value is None else value

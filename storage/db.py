@@ -12,9 +12,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -130,3 +130,39 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         return
     async with gate.hold(), sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def write_connection(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A Core connection inside one transaction, for hot paths that need no ORM session.
+
+    Shares the SQLite write gate with `transaction`, so it queues behind (never collides with)
+    the process's other writers.
+    """
+    engine: AsyncEngine = sessions.kw["bind"]
+    gate: WriteGate | None = getattr(sessions, "write_gate", None)
+    if gate is None:
+        async with engine.begin() as conn:
+            yield conn
+        return
+    async with gate.hold(), engine.begin() as conn:
+        yield conn
+
+
+def inbox_url(database_url: str) -> str:
+    """Where held answers live (bot/inbox.py): a SQLite file gets a sibling file of its own
+    (`repbot.db` -> `repbot.inbox.db`), so the acknowledgement path never waits for SQLite's one
+    write lock on the main file; PostgreSQL (row locks) and in-memory SQLite keep them inside."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return database_url
+    path = Path(url.database)
+    return url.set(database=str(path.with_name(f"{path.stem}.inbox{path.suffix or '.db'}"))).render_as_string(hide_password=False)
+
+
+async def ensure_inbox_file(engine: AsyncEngine) -> None:
+    """The inbox file has one table, created on first use (the main schema is Alembic's)."""
+    from storage.models import InboxMessage
+
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: InboxMessage.__table__.create(sync, checkfirst=True))

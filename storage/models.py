@@ -4,7 +4,8 @@
 - answer_messages.source_id: a platform message is stored once, however often it is delivered;
 - answers.context: one counted answer per person per post (or per interview turn);
 - grades (answer_id, revision): each version of an answer is graded once;
-- score_events.key: each points change is written once.
+- score_events.key: each points change is written once;
+- inbox_messages.source_id: an answer not yet filed is held once, however often it arrives.
 """
 
 from __future__ import annotations
@@ -294,3 +295,20 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class InboxMessage(Base):
+    """An answer exactly as received, written in one INSERT before the platform gets its ack.
+
+    The intake turns it into an answer moments later (bot/inbox.py) and deletes it in the same
+    transaction, so a row here is an accepted answer not yet filed; a restart finds and files it.
+    """
+
+    __tablename__ = "inbox_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[str] = mapped_column(Text)  # the neutral AnswerPosted event as JSON
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)  # later after a failed attempt

@@ -1,9 +1,11 @@
-"""The bot under SIGKILL: `python -m tests.crash_bot DB_URL ACCEPTED_LOG N`.
+"""The bot under SIGKILL: `python -m tests.crash_bot DB_URL ACCEPTED_LOG N [handle|inbox]`.
 
 At start it runs the scheduler's catch-up (the day's post, once, even after downtime), then
 delivers answers 0..N-1 to that post (again from 0 after every restart: the platform
 re-delivers what it never saw acknowledged) while a grading worker runs in the background.
 Each answer whose intake returned is appended to ACCEPTED_LOG — that is the bot's promise.
+With `inbox`, answers arrive the way the Slack adapter delivers them: held with one INSERT
+(`receive_answer`, what happens before Slack's 200) and filed by the inbox task.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def accept(log: Path, source: str) -> None:
         os.close(fd)
 
 
-async def main(db_url: str, log: Path, n: int) -> None:
+async def main(db_url: str, log: Path, n: int, path: str) -> None:
     questions, _ = load_file(BANK)
     # Post time = midnight UTC, so "now" is always inside the catch-up window.
     settings = Settings(
@@ -58,10 +60,14 @@ async def main(db_url: str, log: Path, n: int) -> None:
         source = f"crash-{i}"
         person = Person("sim", "W", f"U{i % 97}", f"user {i % 97}")
         # One answer per person and post: people beyond 97 add messages to their merged answer.
-        await bot.handle(AnswerPosted(person, f"{TEXT} part {i}", source, MessageRef(PLACE, source, post.thread_ref)))
+        event = AnswerPosted(person, f"{TEXT} part {i}", source, MessageRef(PLACE, source, post.thread_ref))
+        if path == "inbox":
+            await bot.receive_answer(event)
+        else:
+            await bot.handle(event)
         accept(log, source)
     async with asyncio.timeout(120):  # leases of killed runs expire, then those answers are graded too
-        while await bot.queue.depth():
+        while await bot.inbox.depth() or await bot.queue.depth():
             await bot.worker.run_until_idle(limit_seconds=60)
             await asyncio.sleep(0.2)
     print("done", flush=True)
@@ -69,4 +75,4 @@ async def main(db_url: str, log: Path, n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "handle"))

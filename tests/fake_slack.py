@@ -699,11 +699,19 @@ class SlackRig:
     def next_ts(self) -> str:
         return f"1800000000.{next(self._ts):06d}"
 
-    async def reply(self, text: str, *, user: str = "U1", ts: str | None = None, **kw: Any) -> tuple[int, str]:
-        """A thread reply event; returns (HTTP status, the message ts)."""
+    async def reply(
+        self, text: str, *, user: str = "U1", ts: str | None = None, file: bool = True, **kw: Any
+    ) -> tuple[int, str]:
+        """A thread reply event; returns (HTTP status, the message ts).
+
+        The 200 means the answer is held in the inbox; with `file` (the default) the held answers
+        are then filed, as the running bot's inbox task does moments later.
+        """
         assert self.thread is not None
         ts = ts or self.next_ts()
         status, _ = await self.poster.event(self.session, event_callback(thread_reply(text, ts, self.thread, user=user)), **kw)
+        if file:
+            await self.bot.inbox.drain()
         return status, ts
 
     async def command(self, text: str, *, user: str = "U1") -> int:

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -47,8 +48,16 @@ async def main(db_url: str, log: Path, name: str, channels: int, people: int, da
     for day in range(days):
         clock.set(START + dt.timedelta(days=day))
         await bot.scheduler.catch_up()
-        async with bot.sessions() as session:
-            posts = {p.channel_id: p for p in (await session.execute(select(Post).where(Post.status == "open"))).scalars()}
+        # Today's posts, whoever posted them; wait out ones another replica is still posting. A
+        # faster replica may already have closed some: answers to those are kept as late answers.
+        today = clock.now().astimezone(ZoneInfo("Europe/Berlin")).date()
+        for _ in range(400):
+            async with bot.sessions() as session:
+                rows = (await session.execute(select(Post).where(Post.day == today))).scalars().all()
+            if not any(p.status == "claimed" for p in rows):
+                break
+            await asyncio.sleep(0.05)
+        posts = {p.channel_id: p for p in rows if p.thread_ref}
         for place in places:
             channel = await bot.daily.ensure_channel(place)
             post = posts.get(channel.id)

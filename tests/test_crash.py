@@ -15,15 +15,15 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.scoring import points_for
-from storage.db import make_engine, make_sessionmaker, upgrade
-from storage.models import Answer, AnswerMessage, GradeRow, MemberTotal, Post, ScoreEvent
+from storage.db import ensure_inbox_file, inbox_url, make_engine, make_sessionmaker, upgrade
+from storage.models import Answer, AnswerMessage, GradeRow, InboxMessage, MemberTotal, Post, ScoreEvent
 from tests.procs import read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 1000
 
 
-async def _run_until(db_url: str, log: Path, kill_after: float | None) -> bool:
+async def _run_until(db_url: str, log: Path, kill_after: float | None, path: str) -> bool:
     """Start the bot; SIGKILL it after `kill_after` seconds; True when it finished everything first."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -32,6 +32,7 @@ async def _run_until(db_url: str, log: Path, kill_after: float | None) -> bool:
         db_url,
         str(log),
         str(N),
+        path,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
@@ -52,18 +53,37 @@ async def _run_until(db_url: str, log: Path, kill_after: float | None) -> bool:
             raise AssertionError(f"bot crashed on its own: {err.decode()[-2000:]}")
 
 
+async def _held(db_url: str) -> int:
+    """Answers acknowledged but not filed, as a killed process left them."""
+    engine = make_engine(inbox_url(db_url))
+    try:
+        await ensure_inbox_file(engine)  # the kill may have come before the bot created it
+        async with make_sessionmaker(engine)() as session:
+            return int((await session.execute(select(func.count()).select_from(InboxMessage))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.slow
-async def test_sigkill_at_random_points_loses_and_doubles_nothing(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["handle", "inbox"])
+async def test_sigkill_at_random_points_loses_and_doubles_nothing(db_url: str, tmp_path: Path, path: str) -> None:
+    """`handle`: answers filed as they arrive (Discord, console). `inbox`: held before the ack and
+    filed in the background (Slack), so kills also land between holding and filing."""
     await upgrade(db_url)
     log = tmp_path / "accepted.log"
     rng = random.Random(20261129)
     kills = 0
+    held_at_a_kill = 0
     for _ in range(4):  # four kills at random moments, each mid-intake or mid-grading
-        if await _run_until(db_url, log, kill_after=rng.uniform(1.5, 4.0)):
+        if await _run_until(db_url, log, kill_after=rng.uniform(1.5, 4.0), path=path):
             break
         kills += 1
+        if path == "inbox":
+            held_at_a_kill = max(held_at_a_kill, await _held(db_url))
     assert kills >= 1, "the bot finished before any kill; the test proved nothing"
-    assert await _run_until(db_url, log, kill_after=None)  # the last start finishes the work
+    if path == "inbox":
+        assert held_at_a_kill > 0, "no kill landed while answers were held; the inbox path was not tested"
+    assert await _run_until(db_url, log, kill_after=None, path=path)  # the last start finishes the work
 
     accepted = set(log.read_text().split())
     engine = make_engine(db_url)

@@ -100,10 +100,14 @@ async def test_daily_post_answer_feedback_leaderboard(rig: SlackRig, fake: FakeS
         "skip",
     ]
 
-    status, ts = await rig.reply(GOOD, user="U1")
+    status, ts = await rig.reply(GOOD, user="U1", file=False)
     assert status == 200
+    assert await rig.bot.inbox.holds(f"slack:T1:C1:{ts}")  # held before the 200 (process_before_response)
+    assert not fake.of("reactions.add")  # the 👀 means "filed as an answer", so it comes after filing
+    await rig.bot.inbox.drain()
     stored = await answers(rig)
-    assert len(stored) == 1 and stored[0].text == GOOD  # stored before the 200 (process_before_response)
+    assert len(stored) == 1 and stored[0].text == GOOD
+    assert not await rig.bot.inbox.holds(f"slack:T1:C1:{ts}")
     reaction = (await fake.wait_for("reactions.add"))[0].params
     assert (reaction["name"], reaction["timestamp"], reaction["channel"]) == ("eyes", ts, "C1")
 
@@ -124,9 +128,18 @@ async def test_daily_post_answer_feedback_leaderboard(rig: SlackRig, fake: FakeS
 async def test_redelivered_event_counts_once_and_bad_requests_get_401(rig: SlackRig, fake: FakeSlack) -> None:
     await rig.post_question()
     body = event_callback(thread_reply(GOOD, "1800000000.000001", str(rig.thread), user="U2"))
-    for retry in (None, 1, 2, 3):
+    # The first two deliveries meet the held copy in the inbox; the last two come after it was
+    # filed and meet the stored answer message instead.
+    for retry in (None, 1):
         status, _ = await rig.poster.event(rig.session, body, retry_num=retry)
         assert status == 200
+    assert await rig.bot.inbox.depth() == 1
+    await rig.bot.inbox.drain()
+    for retry in (2, 3):
+        status, _ = await rig.poster.event(rig.session, body, retry_num=retry)
+        assert status == 200
+    await rig.bot.inbox.drain()
+    assert await rig.bot.inbox.depth() == 0
     await rig.bot.worker.run_until_idle()
     await rig.adapter.chat.drain()
     assert len(await answers(rig)) == 1
@@ -196,6 +209,17 @@ async def test_edit_regrades_and_delete_removes_points(lite: SlackRig, fake: Fak
     await rig.bot.worker.run_until_idle()
     assert await points_of(rig, "Alice") == 0
     assert (await answers(rig))[0].status == "deleted"
+
+
+async def test_edit_that_overtakes_its_answer_in_the_inbox_still_applies(lite: SlackRig, fake: FakeSlack) -> None:
+    rig = lite
+    await rig.post_question()
+    _, ts = await rig.reply(WEAK, user="U1", file=False)  # acked and held, not filed yet
+    status, _ = await rig.poster.event(rig.session, event_callback(edited(GOOD, ts, str(rig.thread))))
+    assert status == 200
+    [answer] = await answers(rig)  # the edit filed the held message first, then applied
+    assert answer.text == GOOD and answer.revision == 2
+    assert await rig.bot.inbox.depth() == 0
 
 
 async def test_rate_limited_post_is_retried_after_retry_after(lite: SlackRig, fake: FakeSlack) -> None:

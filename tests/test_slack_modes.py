@@ -27,8 +27,8 @@ from bot.daily import schedule_of
 from bot.events import Place
 from bot.messages import text_message
 from content.loader import QuestionBank
-from storage.db import make_engine, make_sessionmaker
-from storage.models import Answer, Channel
+from storage.db import inbox_url, make_engine, make_sessionmaker
+from storage.models import Answer, AnswerMessage, Channel, InboxMessage
 from tests.fake_slack import (
     APP_TOKEN,
     BOT_SCOPES,
@@ -91,11 +91,14 @@ async def test_socket_mode_answer_and_command(
             "events_api", event_callback(thread_reply(GOOD, "1800000000.000001", thread)), retry_attempt=0
         )
         assert ack["envelope_id"].startswith("env-")
+        assert await bot.inbox.holds("slack:T1:C1:1800000000.000001")  # acked only after it was held
+        await bot.inbox.drain()
         stored = await stored_answers(bot)
-        assert len(stored) == 1 and stored[0].text == GOOD  # acked only after it was stored
+        assert len(stored) == 1 and stored[0].text == GOOD
         assert (await fake.wait_for("reactions.add"))[0].params["timestamp"] == "1800000000.000001"
         # Slack Socket Mode redelivery: same payload with retry_attempt -> still one answer.
         await fake.send_envelope("events_api", event_callback(thread_reply(GOOD, "1800000000.000001", thread)), retry_attempt=1)
+        await bot.inbox.drain()
         assert len(await stored_answers(bot)) == 1
 
         body = command_body("help", response_url=f"{fake.base}/response/sm1")
@@ -167,6 +170,7 @@ async def test_oauth_install_serves_a_second_workspace(
             reply = event_callback(thread_reply(GOOD, "1800000000.000009", thread, channel="C2"), team="T2", bot_user="UBOT2")
             status, _ = await poster.event(http, reply)
             assert status == 200
+            await bot.inbox.drain()
             assert len(await stored_answers(bot)) == 1
             reaction = (await fake.wait_for("reactions.add"))[0]
             assert reaction.token == "xoxb-team-two"
@@ -315,15 +319,32 @@ async def test_answer_is_stored_before_the_200_survives_sigkill(
             proc.kill()
             await proc.wait()
 
-    engine = make_engine(sqlite_url)
+    # Killed the instant the last 200 arrived: all three are stored (held in the inbox, or
+    # already filed as the answer if the inbox task got to them first).
+    engine, held_engine = make_engine(sqlite_url), make_engine(inbox_url(sqlite_url))
     try:
+        async with make_sessionmaker(held_engine)() as session:
+            held = list((await session.execute(select(InboxMessage.payload))).scalars())
         async with make_sessionmaker(engine)() as session:
+            filed = list((await session.execute(select(AnswerMessage.text))).scalars())
+        assert all(any(t in p for p in held) or t in filed for t in texts)
+    finally:
+        await engine.dispose()
+        await held_engine.dispose()
+
+    # The next start files what the killed process held: one answer with all three messages.
+    restarted = RepBot(settings, SlackAdapter.from_settings(settings).chat, clock=SystemClock(), bank=test_bank)
+    await restarted.start(schedule=False, grade_in_background=False)
+    try:
+        await restarted.inbox.drain()
+        async with restarted.sessions() as session:
             answer = (await session.execute(select(Answer))).scalar_one()
             channel = (await session.execute(select(Channel))).scalar_one()
         assert channel.channel_ref == "C1"
         assert all(t in answer.text for t in texts)  # all three messages, merged into the one answer
+        assert await restarted.inbox.depth() == 0
     finally:
-        await engine.dispose()
+        await restarted.stop()
 
 
 async def test_chat_port_dm_update_files_and_ephemeral_fallback(fake: FakeSlack, sqlite_url: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -42,7 +42,10 @@ class SlackAdapter:
     def __init__(self, config: SlackConfig, *, host: str = "0.0.0.0"):
         self.config = config
         self.host = host
-        self.client = make_client(config)
+        self.client = make_client(config)  # bolt's: it deep-copies its client for lazy listeners
+        # RepBot's own Web API calls (posts, reactions, users) share one kept-alive HTTP session
+        # from start() on, instead of slack-sdk's default of a new session and TCP connection per call.
+        self.api = make_client(config)
         self._install_engine = make_engine(config.database_url) if config.oauth else None
         self.installations: AsyncSQLAlchemyInstallationStore | None = None
         tokens: TokenSource
@@ -53,8 +56,8 @@ class SlackAdapter:
         else:
             assert config.bot_token is not None
             tokens = SingleToken(config.bot_token)
-        self._chat = SlackChat(self.client, tokens, workspace_requests_per_second=config.requests_per_second)
-        self.people = People(self.client, tokens, AdminList.parse(config.admins))
+        self._chat = SlackChat(self.api, tokens, workspace_requests_per_second=config.requests_per_second)
+        self.people = People(self.api, tokens, AdminList.parse(config.admins))
         self.app: AsyncApp | None = None
         self.port: int | None = None  # the bound HTTP port once started (useful with port 0)
         self._runner: web.AppRunner | None = None
@@ -98,6 +101,7 @@ class SlackAdapter:
         return app
 
     async def start(self, bot: RepBot) -> None:
+        self.api.session = ClientSession(timeout=ClientTimeout(total=self.api.timeout))
         if self.config.oauth is not None:
             await self._create_install_tables()
         self.app = self.build_app(bot)
@@ -121,7 +125,10 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self._chat.drain()
+        await self._chat.close(grace=SHUTDOWN_GRACE)
+        if self.api.session is not None:
+            await self.api.session.close()
+            self.api.session = None
         if self._install_engine is not None:
             await self._install_engine.dispose()
 

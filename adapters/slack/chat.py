@@ -3,7 +3,10 @@
 chat.postMessage keeps to about one message per second per channel (Slack's documented limit),
 so the daily fan-out can call `post` for many channels at once; 429s that still happen are
 retried by the client's AsyncRateLimitErrorRetryHandler. Reactions are sent in the background:
-they are a courtesy, and waiting for them would delay the acknowledgement Slack waits for.
+they are a courtesy, and waiting for them would delay the acknowledgement Slack waits for. They
+keep to reactions.add's budget (Slack's Tier 3, about 50 a minute per workspace, with bursts), so
+a burst of answers gets its 👀s spread over the following minute instead of a storm of 429s; the
+ones still waiting when the bot stops are dropped (the answers themselves are stored).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bot.messages import Message
 
 log = logging.getLogger(__name__)
 
+REACTIONS_PER_MINUTE = 50
 # Errors that mean "this person cannot see an ephemeral message here": send it as a DM instead.
 _EPHEMERAL_FALLBACK = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel"})
 
@@ -37,6 +41,7 @@ class SlackChat:
         *,
         messages_per_second: float = 1.0,
         workspace_requests_per_second: float = 20.0,
+        reactions_per_minute: float = REACTIONS_PER_MINUTE,
     ):
         # Slack allows about one message per second per channel, and a workspace-wide budget on
         # top; pacing both here keeps a 1,000-channel fan-out out of 429 storms.
@@ -48,6 +53,8 @@ class SlackChat:
         self._limiters: dict[tuple[str, str], AsyncLimiter] = {}
         self._dm_channels: dict[tuple[str, str], str] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._reactions_per_minute = reactions_per_minute
+        self._reaction_limiters: dict[str, AsyncLimiter] = {}
 
     # -- the Chat port ------------------------------------------------------------------------
 
@@ -116,8 +123,18 @@ class SlackChat:
             await self._upload(await self.dm_place(person), files)
 
     async def drain(self) -> None:
-        """Wait for background reactions (on shutdown and in tests)."""
+        """Wait for background reactions (in tests)."""
         while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self, grace: float) -> None:
+        """On shutdown: give reactions in flight `grace` seconds, then drop the ones still waiting."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=grace)
+        if self._background:
+            log.info("dropping %d reactions still waiting for Slack's rate budget", len(self._background))
+            for task in list(self._background):
+                task.cancel()
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     # -- Web API calls --------------------------------------------------------------------------
@@ -189,9 +206,16 @@ class SlackChat:
             async with self._limiter(place):
                 await self._client.files_upload_v2(token=token, **kwargs)
 
+    def _reaction_limiter(self, workspace: str) -> AsyncLimiter:
+        limiter = self._reaction_limiters.get(workspace)
+        if limiter is None:
+            limiter = self._reaction_limiters[workspace] = AsyncLimiter(self._reactions_per_minute, 60)
+        return limiter
+
     async def _react(self, ref: MessageRef, emoji: str) -> None:
         try:
             token = await self._tokens.bot_token(ref.place.workspace)
+            await self._reaction_limiter(ref.place.workspace).acquire()
             await self._client.reactions_add(channel=ref.place.channel, timestamp=ref.message_id, name=emoji, token=token)
         except SlackApiError as exc:
             if exc.response.get("error") != "already_reacted":

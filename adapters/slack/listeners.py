@@ -1,8 +1,10 @@
 """bolt listeners: Slack requests -> neutral events -> `bot.handle` -> Slack replies.
 
 The app runs with `process_before_response=True`, so a listener finishes before Slack gets its
-200 (or its Socket Mode ack). Answers are therefore stored before Slack considers them delivered;
-anything slow (slash commands, App Home) runs as a lazy listener after an immediate ack.
+200 (or its Socket Mode ack). A thread reply is held in the answer inbox (one INSERT, see
+bot/inbox.py) before that ack, so Slack never considers an answer delivered that is not stored;
+filing it and the 👀 follow within a second. Anything slow (slash commands, App Home) runs as a
+lazy listener after an immediate ack.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from adapters.slack.people import People
 from adapters.slack.render import render
 from adapters.slack.views import home_view, private_answer_modal, received_view
 from bot.commands import Reply
+from bot.events import AnswerPosted
 from bot.intake import IntakeResult, Outcome
 from bot.views import ANSWER_PRIVATELY
 
@@ -84,7 +87,12 @@ class SlackListeners:
         if inbound.kind is not Kind.ANSWER and not await self._first_time(body):
             return
         name = await self._people.name(inbound.team, inbound.user) if inbound.user else ""
-        result = await self._bot.handle(to_event(inbound, name))
+        event = to_event(inbound, name)
+        if isinstance(event, AnswerPosted):
+            # One INSERT before the ack; finding the post, merging and the 👀 follow in the background.
+            await self._bot.receive_answer(event)
+            return
+        result = await self._bot.handle(event)
         if inbound.kind is Kind.DIRECT and isinstance(result, Reply):
             await self._chat.post(place(inbound.team, inbound.channel), result.message)
 
