@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -176,18 +177,7 @@ async def test_filing_waits_for_a_pause_in_incoming_answers(team: Team) -> None:
     """The background filer yields to acks: nothing is filed while answers stream in."""
     await team.post_today()
     order: list[str] = []
-
-    async def after_filed(event: Any, result: Any) -> None:
-        order.append(f"filed {event.source_id}")
-
-    filer = AnswerInbox(
-        team.bot.inbox.held_sessions,
-        team.bot.sessions,
-        team.clock,
-        team.bot.intake,
-        after_filed,
-        InboxSettings(idle_gap=0.2, max_defer=3600),
-    )
+    filer = filer_on(team, InboxSettings(idle_gap=1.0, max_defer=3600), lambda source: order.append(f"filed {source}"))
     await filer.accept(answer_event(team, "alice", "s-0"))
     filing = asyncio.create_task(filer.file_pending(yield_to_acks=True))
     for i in range(1, 6):  # a stream: one answer every 50 ms, closer than the idle gap
@@ -203,23 +193,22 @@ async def test_filing_waits_for_a_pause_in_incoming_answers(team: Team) -> None:
 async def test_filing_does_not_wait_past_the_deferral_limit(team: Team) -> None:
     await team.post_today()
     filed: list[str] = []
-
-    async def after_filed(event: Any, result: Any) -> None:
-        filed.append(event.source_id)
-
-    filer = AnswerInbox(
-        team.bot.inbox.held_sessions,
-        team.bot.sessions,
-        team.clock,
-        team.bot.intake,
-        after_filed,
-        InboxSettings(idle_gap=3600, max_defer=20),  # a pause would never come
-    )
+    filer = filer_on(team, InboxSettings(idle_gap=3600, max_defer=20), filed.append)  # a pause would never come
     await filer.accept(answer_event(team, "alice", "s-0"))
     team.clock.advance(seconds=20)  # the answer has waited as long as the quiet period
     await filer.accept(answer_event(team, "bob", "s-1"))
     await filer.file_pending(yield_to_acks=True)
     assert filed == ["s-0", "s-1"]
+
+
+def filer_on(team: Team, settings: InboxSettings, note: Callable[[str], None]) -> AnswerInbox:
+    """A second inbox on the team's databases with its own timing; `note` gets each filed source id."""
+
+    async def after_filed(event: Any, result: Any) -> None:
+        note(event.source_id)
+
+    held = team.bot.inbox.held_sessions
+    return AnswerInbox(held, team.bot.sessions, team.clock, team.bot.intake, after_filed, settings)
 
 
 def answer_event(team: Team, name: str, source_id: str) -> Any:
