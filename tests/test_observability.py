@@ -43,6 +43,7 @@ async def test_healthz_and_metrics_count_what_happened(
         assert "repbot_queue_depth 2.0" in before and "repbot_queue_depth 0.0" in after
         assert 'repbot_answers_graded_total{grader="offline"} 2.0' in after
         assert "repbot_posts_sent_total 1.0" in after and "repbot_grading_latency_seconds_count 2.0" in after
+        assert "repbot_inbox_depth 0.0" in after  # answers held but not filed (none: these were filed at once)
     finally:
         await team.close()
 
