@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, describe_error
 from bot.logs import configure_logging
 from content.loader import BUNDLED_DIR, ContentError, load_bank, validate_paths
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="RepBot: daily reps for release engineers.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
@@ -252,26 +256,16 @@ def grader_stats(
     import datetime as dt
 
     from bot.grading import usage
-    from storage.db import SchemaOutOfDate, ensure_schema, make_engine, make_sessionmaker
 
     settings = settings_or_exit()
     since = dt.datetime.combine(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1), dt.time(), dt.UTC)
     price = None if price_in is None and price_out is None else usage.Price(price_in or 0.0, price_out or 0.0)
 
-    async def load() -> list[usage.UsageRow]:
-        engine = make_engine(settings.database_url)
-        try:
-            await ensure_schema(engine, settings.database_url, auto_migrate=False)
-            async with make_sessionmaker(engine)() as session:
-                return await usage.load_usage(session, since)
-        finally:
-            await engine.dispose()
+    async def load(sessions: async_sessionmaker[AsyncSession]) -> list[usage.UsageRow]:
+        async with sessions() as session:
+            return await usage.load_usage(session, since)
 
-    try:
-        rows = asyncio.run(load())
-    except SchemaOutOfDate as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    rows = on_database(settings, load)
     typer.echo(f"grades since {since.date().isoformat()} (UTC days)")
     for line in usage.format_days(usage.summarize(rows, price=price)):
         typer.echo(line)
@@ -290,7 +284,6 @@ def export(
     from sqlalchemy import or_, select
 
     from bot.reports import Reports, export_file
-    from storage.db import SchemaOutOfDate, ensure_schema, make_engine, make_sessionmaker
     from storage.models import Channel
 
     if format not in ("csv", "json"):
@@ -304,32 +297,22 @@ def export(
     settings = settings_or_exit()
     bank = bank_or_exit(settings)
 
-    async def rows() -> bytes | None:
-        engine = make_engine(settings.database_url)
-        try:
-            await ensure_schema(engine, settings.database_url, auto_migrate=False)
-            sessions = make_sessionmaker(engine)
-            parts = channel.split(":")
-            async with sessions() as session:
-                if len(parts) == 3:
-                    query = select(Channel).where(
-                        Channel.platform == parts[0], Channel.workspace == parts[1], Channel.channel_ref == parts[2]
-                    )
-                else:
-                    query = select(Channel).where(or_(Channel.channel_ref == channel, Channel.name == channel.lstrip("#")))
-                found = (await session.execute(query)).scalars().all()
-            if len(found) != 1:
-                return None
-            data = await Reports(sessions, bank).export_rows(found[0].id, first_day)
-            return export_file(data, format, "export").data
-        finally:
-            await engine.dispose()
+    async def rows(sessions: async_sessionmaker[AsyncSession]) -> bytes | None:
+        parts = channel.split(":")
+        async with sessions() as session:
+            if len(parts) == 3:
+                query = select(Channel).where(
+                    Channel.platform == parts[0], Channel.workspace == parts[1], Channel.channel_ref == parts[2]
+                )
+            else:
+                query = select(Channel).where(or_(Channel.channel_ref == channel, Channel.name == channel.lstrip("#")))
+            found = (await session.execute(query)).scalars().all()
+        if len(found) != 1:
+            return None
+        data = await Reports(sessions, bank).export_rows(found[0].id, first_day)
+        return export_file(data, format, "export").data
 
-    try:
-        data = asyncio.run(rows())
-    except SchemaOutOfDate as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    data = on_database(settings, rows)
     if data is None:
         typer.echo(f"no single channel matches '{channel}'; use PLATFORM:WORKSPACE:CHANNEL", err=True)
         raise typer.Exit(1)
@@ -337,6 +320,26 @@ def export(
         sys.stdout.write(data.decode())
     else:
         out.write_bytes(data)
+
+
+def on_database(settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run a read-only command against the configured database (never migrating it); an old
+    schema exits with status 2 and the message naming `repbot db upgrade`."""
+    from storage.db import SchemaOutOfDate, ensure_schema, make_engine, make_sessionmaker
+
+    async def run() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            await ensure_schema(engine, settings.database_url, auto_migrate=False)
+            return await work(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except SchemaOutOfDate as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from bot.events import Place
 from content.loader import QuestionBank
 from storage.models import Answer, AnswerMessage, Channel
 from tests.fake_discord import FakeDiscord
+from tests.harness import TEAM_SETTINGS
 
 # Shaped like a real bot token: base64(user id).timestamp.hmac — the adapter must never log it.
 TOKEN_SECRET = "s3cr3t-hmac-part"
@@ -82,10 +83,7 @@ async def discord_env(
     alice, bob = fake.add_user("alice"), fake.add_user("bob")
     values: dict[str, Any] = {
         "database_url": db_url,
-        "timezone": "Europe/Berlin",
-        "post_time": "09:00",
-        "quiet_period_seconds": 0,
-        "grading_poll_seconds": 0.05,
+        **TEAM_SETTINGS,
         "discord_token": token_for(fake.app_id),
         "discord_api_base": fake.api_base,
         "discord_gateway_url": fake.gateway_url,

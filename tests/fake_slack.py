@@ -655,6 +655,7 @@ class SlackRig:
         from bot.app import RepBot
         from bot.config import Settings
         from bot.events import Place
+        from tests.harness import TEAM_SETTINGS
 
         values: dict[str, Any] = {
             "database_url": db_url,
@@ -663,11 +664,7 @@ class SlackRig:
             "slack_api_url": fake.api_url,
             "slack_mode": "http",
             "slack_port": 0,
-            "timezone": "Europe/Berlin",
-            "post_time": "09:00",
-            "quiet_period_seconds": 0,
-            "answer_window_hours": 8,
-            "grading_poll_seconds": 0.05,
+            **TEAM_SETTINGS,
         }
         values.update(overrides)
         settings = Settings(**values)

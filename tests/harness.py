@@ -24,6 +24,15 @@ from storage.models import Channel
 from tests.fake_chat import FakeChat
 
 PLACE = Place("test", "T1", "C1")
+# The team channel every conversation test runs in (core, Slack and Discord rigs alike): posts at
+# 09:00 Berlin, open 8 hours, graded as soon as answered.
+TEAM_SETTINGS: dict[str, Any] = {
+    "timezone": "Europe/Berlin",
+    "post_time": "09:00",
+    "quiet_period_seconds": 0,
+    "answer_window_hours": 8,
+    "grading_poll_seconds": 0.05,
+}
 
 
 class Team:
@@ -40,15 +49,7 @@ class Team:
     async def create(
         cls, db_url: str, bank: QuestionBank, clock: FrozenClock, chat: FakeChat, grader: Grader | None = None, **overrides: Any
     ) -> Team:
-        values: dict[str, Any] = {
-            "database_url": db_url,
-            "timezone": "Europe/Berlin",
-            "post_time": "09:00",
-            "quiet_period_seconds": 0,
-            "answer_window_hours": 8,
-            "grading_poll_seconds": 0.05,
-        }
-        values.update(overrides)
+        values: dict[str, Any] = {"database_url": db_url, **TEAM_SETTINGS, **overrides}
         bot = RepBot(Settings(**values), chat, clock=clock, bank=bank, grader=grader)
         await bot.prepare()
         channel = await bot.daily.ensure_channel(PLACE, "team")
