@@ -15,11 +15,10 @@ grader, asks for a score, fakes a verdict or a delimiter, or hides text.
 from __future__ import annotations
 
 import re
-import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from bot.grading.text import fold
+from bot.grading.text import fold, plain
 
 _SALUTATION = r"(?:dear|hey|attention|note to(?: the)?|message to(?: the)?|memo to(?: the)?|instructions? (?:to|for)(?: the)?)"
 # The grader, when an answer speaks about it. Not "bot", "assistant" or "ai": answers about
@@ -193,7 +192,6 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 # "i g n o r e  a l l ..." spelled out letter by letter to slip past word patterns.
 _SPACED_LETTERS = re.compile(r"\b(?:\w[ \t]){4,}\w\b")
 _WIDE_GAPS = re.compile(r"[ \t]{2,}")
-_INVISIBLE = dict.fromkeys([0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E])
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +232,7 @@ def _flagged(fragments: list[str], *, across_lines: bool = False) -> set[int]:
     if any(_SPACED_LETTERS.search(f) for f in folded):
         views.append((_RULES, [_squeeze(f) for f in folded]))
     if not all(f.isascii() for f in fragments):
-        views.append((_NON_LATIN_RULES, [_plain(f) for f in fragments]))
+        views.append((_NON_LATIN_RULES, [plain(f) for f in fragments]))
     # Only an answer with line breaks can spread one order over several fragments.
     separators = ("\n", " ") if across_lines else ("\n",)
     flagged: set[int] = set()
@@ -272,6 +270,3 @@ def _squeeze(text: str) -> str:
     return _WIDE_GAPS.sub(" ", squeezed) if squeezed != text else text
 
 
-def _plain(text: str) -> str:
-    """NFKC, lowercase, invisible characters dropped, but letters left in their own script."""
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).lower()
