@@ -7,7 +7,6 @@ difference in the same transaction, so the leaderboard follows every correction 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +18,8 @@ from bot.ports import Grader
 from content.loader import QuestionBank
 from storage.db import transaction
 from storage.models import Answer, GradeRow
+
+INTERVIEW_ANSWERS = "Interview answers are private and are not graded by admins."
 
 
 class GradeAdminError(ValueError):
@@ -60,21 +61,28 @@ class GradeAdmin:
             answer = await session.get(Answer, answer_id)
         if answer is None or answer.status == "deleted":
             raise GradeAdminError(f"There is no answer #{answer_id}.")
+        if answer.interview_id is not None:
+            raise GradeAdminError(INTERVIEW_ANSWERS)
         question = self._bank.get(answer.question_id)
         if question is None:
             raise GradeAdminError(f"Answer #{answer_id} is for a question no longer in the bank.")
         grade = await self._grader.grade(question, answer.text)
-        await self._store(answer_id, grade, "regrade", by, reason)
-        return replace(grade)
+        await self._store(answer_id, grade, "regrade", by, reason, revision=answer.revision)
+        return grade
 
-    async def _store(self, answer_id: int, grade: Grade, kind: str, by: str, reason: str) -> None:
+    async def _store(
+        self, answer_id: int, grade: Grade, kind: str, by: str, reason: str, *, revision: int | None = None
+    ) -> None:
+        """Store an admin's grade; with `revision`, only if the answer was not edited meanwhile."""
         now = self._clock.now()
         async with transaction(self._sessions) as session:
             answer = (await session.execute(select(Answer).where(Answer.id == answer_id).with_for_update())).scalar_one_or_none()
             if answer is None or answer.status == "deleted":
                 raise GradeAdminError(f"There is no answer #{answer_id}.")
             if answer.interview_id is not None:
-                raise GradeAdminError("Interview answers are private and are not graded by admins.")
+                raise GradeAdminError(INTERVIEW_ANSWERS)
+            if revision is not None and answer.revision != revision:
+                raise GradeAdminError(f"Answer #{answer_id} was edited while it was regraded; it is queued for grading again.")
             count = (
                 await session.execute(select(func.count()).select_from(GradeRow).where(GradeRow.answer_id == answer_id))
             ).scalar_one()

@@ -6,11 +6,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import func, select
 
+from bot.app import offline_grader_for
+from bot.clock import FrozenClock
+from bot.grading.model import Grade
 from bot.messages import Attachment, Image
+from content.loader import QuestionBank
+from content.schema import Question
 from storage.models import Answer, GradeRow, ScoreEvent
+from tests.fake_chat import FakeChat
 from tests.harness import Team
 
 GOOD = (
@@ -225,6 +232,48 @@ async def test_admin_sets_and_regrades_with_points_following(team: Team) -> None
     assert total == int(grades[-1].score + 0.5) + 1
     missing = await team.command("admin", "regrade", "99999", admin=True)
     assert "no answer #99999" in missing.message.text()
+
+
+class EditedWhileGrading:
+    """The offline grader, but the person edits their answer while the next grade is computed."""
+
+    name = "offline"
+
+    def __init__(self, bank: QuestionBank):
+        self._offline = offline_grader_for(bank)
+        self.during_next: Callable[[], Awaitable[object]] | None = None
+
+    async def grade(self, question: Question, answer_text: str) -> Grade:
+        if self.during_next is not None:
+            edit, self.during_next = self.during_next, None
+            await edit()
+        return await self._offline.grade(question, answer_text)
+
+
+async def test_regrade_of_an_answer_edited_meanwhile_stores_nothing(
+    db_url: str, test_bank: QuestionBank, clock: FrozenClock, chat: FakeChat
+) -> None:
+    grader = EditedWhileGrading(test_bank)
+    team = await Team.create(db_url, test_bank, clock, chat, grader=grader)
+    try:
+        await team.post_today()
+        await team.answer("alice", WEAK, source_id="a1")
+        await team.grade()
+        async with team.bot.sessions() as session:
+            answer_id = (await session.execute(select(Answer.id))).scalar_one()
+        grader.during_next = lambda: team.edit("alice", "a1", GOOD)
+        reply = await team.command("admin", "regrade", str(answer_id), admin=True)
+        assert "edited while it was regraded" in reply.message.text()
+        async with team.bot.sessions() as session:
+            assert len((await session.execute(select(GradeRow))).scalars().all()) == 1  # the old text's grade was not stored
+            assert (await session.get(Answer, answer_id)).status == "pending"  # type: ignore[union-attr]
+        await team.grade()  # the edited text is graded as usual
+        async with team.bot.sessions() as session:
+            current = (await session.execute(select(GradeRow).where(GradeRow.current.is_(True)))).scalar_one()
+            answer = await session.get(Answer, answer_id)
+        assert answer is not None and current.revision == answer.revision == 2
+    finally:
+        await team.close()
 
 
 async def test_workspace_and_team_boards(team: Team) -> None:
