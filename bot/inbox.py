@@ -109,6 +109,8 @@ class AnswerInbox:
         self._settings = settings or InboxSettings()
         self._wake = asyncio.Event()
         self._last_accept = float("-inf")  # loop time of the latest accept
+        # One chunk at a time in this process (the background task and an edit's `settle`).
+        self._filing = asyncio.Lock()
         self._inserts: dict[str, Insert] = {}
 
     @property
@@ -176,6 +178,22 @@ class AnswerInbox:
             await asyncio.sleep(self._settings.idle_gap - quiet)
 
     async def _file_chunk(self, rows: Sequence[Row[Any]]) -> None:
+        async with self._filing:
+            filed = await self._file_held(await self._still_held(rows))
+        for filing, result in filed:
+            try:
+                await self._after_filed(filing.received.event, result)
+            except Exception:  # the answer is filed; a failed courtesy must not stop the others
+                log.warning("after filing %s", filing.received.event.source_id, exc_info=True)
+
+    async def _still_held(self, rows: Sequence[Row[Any]]) -> dict[int, Received]:
+        """The rows another filer in this process has not filed meanwhile, decoded."""
+        if not self._same_database:  # (on a shared database the claim in _file_rows does this)
+            table = InboxMessage.__table__
+            async with self._held() as session:
+                ids = [row.id for row in rows]
+                left = set((await session.execute(select(table.c.id).where(table.c.id.in_(ids)))).scalars())
+            rows = [row for row in rows if row.id in left]
         held: dict[int, Received] = {}
         for row in rows:
             try:
@@ -183,19 +201,23 @@ class AnswerInbox:
             except (ValueError, KeyError, TypeError):
                 log.exception("held answer %s is unreadable; it stays in the inbox", row.id)
                 await self._postpone(row.id)
-        chunk = dict(zip(held, await self._intake.prepare(list(held.values())), strict=True))
+        return held
+
+    async def _file_held(self, held: dict[int, Received]) -> list[tuple[Filing, IntakeResult]]:
         try:
-            filed = await self._file_rows(chunk)
+            chunk = dict(zip(held, await self._intake.prepare(list(held.values())), strict=True))
+            return await self._file_rows(chunk)
         except Exception:
-            log.exception("filing %d held answers together failed; filing them one by one", len(chunk))
-            filed = []
-            for row_id, filing in chunk.items():
-                filed.extend(await self._file_alone(row_id, filing))
-        for filing, result in filed:
-            try:
-                await self._after_filed(filing.received.event, result)
-            except Exception:  # the answer is filed; a failed courtesy must not stop the others
-                log.warning("after filing %s", filing.received.event.source_id, exc_info=True)
+            if len(held) == 1:
+                row_id, received = next(iter(held.items()))
+                log.exception("could not file answer %s; it stays in the inbox and is retried", received.event.source_id)
+                await self._postpone(row_id)
+                return []
+            log.exception("filing %d held answers together failed; filing them one by one", len(held))
+        filed = []
+        for row_id, received in held.items():
+            filed.extend(await self._file_held({row_id: received}))
+        return filed
 
     async def _file_rows(self, chunk: dict[int, Filing]) -> list[tuple[Filing, IntakeResult]]:
         if not chunk:
@@ -215,14 +237,6 @@ class AnswerInbox:
             batch = [filing for row_id, filing in chunk.items() if row_id in claimed]
             results = await self._intake.file(session, batch) if batch else []
         return list(zip(batch, results, strict=True))
-
-    async def _file_alone(self, row_id: int, filing: Filing) -> list[tuple[Filing, IntakeResult]]:
-        try:
-            return await self._file_rows({row_id: filing})
-        except Exception:
-            log.exception("could not file answer %s; it stays in the inbox and is retried", filing.received.event.source_id)
-        await self._postpone(row_id)
-        return []
 
     async def _postpone(self, row_id: int) -> None:
         """Never dropped: a row that fails is retried later, backing off up to MAX_RETRY_DELAY."""
@@ -262,19 +276,28 @@ class AnswerInbox:
     # -- for edits, deletes and health -------------------------------------------------------------
 
     async def holds(self, source_id: str) -> bool:
+        return bool(await self._held_rows(source_id))
+
+    async def _held_rows(self, source_id: str, *, due_only: bool = False) -> Sequence[Row[Any]]:
+        """The held row for a message (not yet due again after a failure: left out with `due_only`)."""
         table = InboxMessage.__table__
+        query = select(table.c.id, table.c.payload, table.c.received_at).where(table.c.source_id == source_id)
+        if due_only:
+            query = query.where(table.c.available_at <= self._clock.now())
         async with self._held() as session:
-            return (await session.execute(select(table.c.id).where(table.c.source_id == source_id))).first() is not None
+            return (await session.execute(query)).all()
 
     async def settle(self, source_id: str) -> None:
-        """File the message an edit or delete refers to, if it is still held, so the edit finds it."""
+        """File the message an edit or delete refers to, if it is still held, so the edit finds it.
+
+        Only that one row: an edit must not file a whole backlog before its platform's ack."""
         deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
-        while await self.holds(source_id):
-            await self.file_pending()
+        while rows := await self._held_rows(source_id, due_only=True):
+            await self._file_chunk(rows)
             if asyncio.get_running_loop().time() > deadline:
                 log.warning("answer %s is still held after %.0f s; handling its edit without it", source_id, SETTLE_SECONDS)
                 return
-            if await self.holds(source_id):
+            if await self._held_rows(source_id, due_only=True):
                 await asyncio.sleep(0.1)  # another replica is filing it: wait for its commit
 
     async def depth(self) -> int:

@@ -160,17 +160,19 @@ class Intake:
             contexts.add(filing.context)
         created = await self._insert_answers(session, [f for _, f in firsts])
         for index, filing in firsts:
-            answer_id = created.get(filing.context)
-            if answer_id is None:
+            if filing.context not in created:
                 merges.append((index, filing))  # this person had answered before this batch
+            elif (answer_id := created[filing.context]) is None:
+                results[index] = IntakeResult(Outcome.DUPLICATE)
             else:
                 results[index] = IntakeResult(Outcome.STORED, answer_id, late=filing.late, truncated_from=filing.truncated_from)
         for index, filing in sorted(merges, key=lambda pair: pair[0]):
             results[index] = await self._merge(session, filing)
         return [r if r is not None else IntakeResult(Outcome.NOT_AN_ANSWER) for r in results]
 
-    async def _insert_answers(self, session: AsyncSession, firsts: list[Filing]) -> dict[str, int]:
-        """Create answers and their first message rows; context -> answer id of those created."""
+    async def _insert_answers(self, session: AsyncSession, firsts: list[Filing]) -> dict[str, int | None]:
+        """Create answers and their first message rows: context -> the new answer's id, or None
+        when the message turned out to be stored already (the new answer is undone)."""
         if not firsts:
             return {}
         insert = sqlite_insert if session.bind.dialect.name == "sqlite" else postgresql_insert
@@ -199,7 +201,7 @@ class Intake:
                 for f in firsts
             ],
         )
-        created = {context: answer_id for answer_id, context in rows}
+        created: dict[str, int | None] = {context: answer_id for answer_id, context in rows}
         if not created:
             return created
         stored = await session.execute(
@@ -222,8 +224,7 @@ class Intake:
         replayed = [f.context for f in firsts if f.context in created and f.received.event.source_id not in stored_sources]
         if replayed:
             await session.execute(delete(answers).where(answers.c.id.in_([created[c] for c in replayed])))
-            for context in replayed:
-                del created[context]
+            created.update(dict.fromkeys(replayed))
         return created
 
     async def _merge(self, session: AsyncSession, filing: Filing) -> IntakeResult:
@@ -254,6 +255,8 @@ class Intake:
             if found is None:
                 return IntakeResult(Outcome.NOT_AN_ANSWER)
             msg, answer, post = found
+            if msg.deleted or answer.status == "deleted":
+                return IntakeResult(Outcome.IGNORED, answer.id)  # an edit arriving after the delete
             if post is not None and post.status == "closed":
                 return IntakeResult(Outcome.IGNORED, answer.id, late=True)
             text, truncated_from = self._cap(event.text)

@@ -163,3 +163,25 @@ async def test_oversized_answer_is_kept_up_to_the_cap_with_a_note(team: Team) ->
 async def test_unknown_command_says_what_to_do(team: Team) -> None:
     reply = await team.command("alice", "frobnicate")
     assert "help" in reply.message.text()
+
+
+async def test_an_edit_arriving_after_the_delete_does_not_bring_the_answer_back(team: Team) -> None:
+    await team.post_today()
+    await team.answer("alice", GOOD, source_id="a1")
+    await team.delete("alice", "a1")
+    result = await team.edit("alice", "a1", WEAK)  # a late or redelivered edit
+    assert result.outcome is Outcome.IGNORED
+    async with team.bot.sessions() as session:
+        answer = (await session.execute(select(Answer))).scalar_one()
+    assert answer.status == "deleted"
+
+
+async def test_a_message_already_stored_under_another_post_is_a_duplicate_there(team: Team) -> None:
+    await team.post_today()
+    await team.answer("alice", GOOD, source_id="m1")
+    team.clock.advance(days=1)
+    await team.post_today()
+    result = await team.answer("alice", GOOD, source_id="m1")  # the same message id in the new thread
+    assert result.outcome is Outcome.DUPLICATE
+    async with team.bot.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Answer))).scalar_one() == 1

@@ -215,3 +215,41 @@ def answer_event(team: Team, name: str, source_id: str) -> Any:
     from bot.events import AnswerPosted, MessageRef
 
     return AnswerPosted(team.person(name), GOOD, source_id, MessageRef(team.place, source_id, team.thread))
+
+
+async def test_an_edit_files_only_the_message_it_refers_to(team: Team) -> None:
+    await team.post_today()
+    await team.receive("alice", "first draft", source_id="a-1")
+    await team.receive("bob", GOOD, source_id="b-1")
+    await team.edit("alice", "a-1", GOOD)
+    assert await team.bot.inbox.holds("b-1") and not await team.bot.inbox.holds("a-1")  # the backlog waits for the inbox task
+    assert [a.text for a in await answers(team)] == [GOOD]
+
+
+async def test_two_filers_in_one_process_file_each_answer_once(team: Team) -> None:
+    await team.post_today()
+    for i in range(40):
+        await team.receive(f"user{i}", f"{GOOD} ({i})")
+    await asyncio.gather(team.bot.inbox.file_pending(), team.bot.inbox.file_pending())
+    assert await count(team, Answer) == 40 and await team.bot.inbox.depth() == 0
+    assert team.bot.metrics.count("repbot_answers_received_total") == 40
+    assert team.bot.metrics.count("repbot_answers_duplicate_total") == 0  # nothing was filed twice
+
+
+async def test_a_row_whose_lookups_fail_stays_and_does_not_block_the_rest(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    await team.post_today()
+    member = team.bot.intake._member
+
+    async def failing_for_mallory(person: Any) -> Any:
+        if person.user_id == "mallory":
+            raise RuntimeError("member table unavailable")
+        return await member(person)
+
+    monkeypatch.setattr(team.bot.intake, "_member", failing_for_mallory)
+    for name in ("alice", "mallory", "bob"):
+        await team.receive(name, GOOD, source_id=f"{name}-1")
+    await team.file()
+    assert await count(team, Answer) == 2
+    async with team.bot.inbox.held_sessions() as session:
+        left = (await session.execute(select(InboxMessage))).scalar_one()
+    assert left.source_id == "mallory-1" and left.attempts == 1 and left.available_at > team.clock.now()
