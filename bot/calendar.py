@@ -26,18 +26,11 @@ def is_holiday(day: dt.date, country: str | None, subdivision: str | None = None
     return day in _holiday_calendar(country.upper(), subdivision, day.year)
 
 
-def holiday_name(day: dt.date, country: str | None, subdivision: str | None = None) -> str | None:
-    if not country:
-        return None
-    return _holiday_calendar(country.upper(), subdivision, day.year).get(day)
-
-
 @dataclass(frozen=True, slots=True)
 class ChannelSchedule:
     timezone: str
     post_time: dt.time
     weekdays: tuple[str, ...]
-    window_hours: float
     paused: bool = False
     skip_days: frozenset[dt.date] = field(default_factory=frozenset)
     holiday_country: str | None = None
@@ -64,9 +57,6 @@ class ChannelSchedule:
         # moves it to the first valid instant after the gap.
         return local.astimezone(dt.UTC)
 
-    def closes_at(self, day: dt.date) -> dt.datetime:
-        return self.opens_at(day) + dt.timedelta(hours=self.window_hours)
-
     def due_day(self, now: dt.datetime, grace: dt.timedelta) -> dt.date | None:
         """The local day whose post is due now (post time passed, within the grace window)."""
         today = self.local_day(now)
@@ -74,11 +64,3 @@ class ChannelSchedule:
             return None
         opens = self.opens_at(today)
         return today if opens <= now <= opens + grace else None
-
-    def next_scheduled(self, after: dt.date, horizon_days: int = 400) -> dt.date | None:
-        day = after + dt.timedelta(days=1)
-        for _ in range(horizon_days):
-            if self.is_scheduled(day):
-                return day
-            day += dt.timedelta(days=1)
-        return None

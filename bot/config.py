@@ -239,7 +239,3 @@ def describe_error(error: ValidationError) -> str:
     field = str(first["loc"][0]) if first["loc"] else "?"
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"configuration error: {env_name(field)}: {message}"
-
-
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)

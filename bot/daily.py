@@ -40,7 +40,6 @@ def schedule_of(channel: Channel) -> ChannelSchedule:
         timezone=channel.timezone,
         post_time=dt.time.fromisoformat(channel.post_time),
         weekdays=tuple(channel.weekdays.split(",")),
-        window_hours=channel.window_hours,
         paused=channel.paused,
         skip_days=frozenset(dt.date.fromisoformat(d) for d in channel.skip_days or []),
         holiday_country=channel.holiday_country,

@@ -53,13 +53,27 @@ class StreakReminders:
             days = [d for d in await daily_post_days(session, channel.id) if d < post.day]
             answered = await answered_days_by_member(session, channel.id)
             members = {m.id: m for m in (await session.execute(select(Member).where(Member.id.in_(answered.keys())))).scalars()}
+            # Reminders already sent for this post: skipped here, so each 30-second sweep does not
+            # attempt (and fail) one claim per member until the post closes.
+            reminded = set(
+                (
+                    await session.execute(
+                        select(Announcement.period).where(
+                            Announcement.channel_id == channel.id,
+                            Announcement.kind == "reminder",
+                            Announcement.period.startswith(f"post:{post.id}:m:"),
+                        )
+                    )
+                ).scalars()
+            )
         sent = 0
         for member_id, member_days in answered.items():
             member = members.get(member_id)
-            if member is None or not member.reminders or post.day in member_days:
+            period = f"post:{post.id}:m:{member_id}"
+            if member is None or not member.reminders or post.day in member_days or period in reminded:
                 continue
             run = streak(days, member_days).current
-            if run < MIN_STREAK or not await self._claim(channel.id, f"post:{post.id}:m:{member_id}", now):
+            if run < MIN_STREAK or not await self._claim(channel.id, period, now):
                 continue
             left = int((post.closes_at - now).total_seconds() // 60) if post.closes_at else 0
             await self._chat.dm(

@@ -24,6 +24,8 @@ from storage.models import Channel, Post
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30
+# A cron firing is honoured up to this late even with no catch-up grace configured.
+FIRE_LATENESS = dt.timedelta(minutes=1)
 FAN_OUT = 64  # channels posted at once; the adapters pace requests to their platform's limits
 
 
@@ -91,9 +93,10 @@ class Scheduler:
             channel = await session.get(Channel, channel_id)
         if channel is None or not channel.enabled:
             return
-        schedule = schedule_of(channel)
-        day = schedule.local_day(self._clock.now())
-        if schedule.is_scheduled(day) and await self._daily.post_daily(channel_id, day) is not None:
+        # Judged on the channel's current row: another replica may have moved the post time
+        # since this process installed the job, and then this firing is not the post's time.
+        day = schedule_of(channel).due_day(self._clock.now(), max(self._grace, FIRE_LATENESS))
+        if day is not None and await self._daily.post_daily(channel_id, day) is not None:
             await self._posted(channel_id, day)
 
     async def _posted(self, channel_id: int, day: dt.date) -> None:
@@ -107,17 +110,17 @@ class Scheduler:
 
     async def sweep(self) -> None:
         try:
-            await self._daily.close_due()
-            await self.catch_up()
+            await self.catch_up()  # closes due posts first
             for extra in self._sweeps:
                 await extra()
         except Exception:
             log.exception("schedule sweep failed")
 
     async def catch_up(self) -> int:
-        """Post today's question where its time passed within the grace window and none exists."""
+        """Close due posts (the reveal), then post today's question where its time passed within
+        the grace window and none exists."""
+        await self._daily.close_due()
         now = self._clock.now()
-        posted = 0
         async with self._sessions() as session:
             channels = (await session.execute(select(Channel).where(Channel.enabled.is_(True)))).scalars().all()
             existing = {
@@ -148,6 +151,4 @@ class Scheduler:
             await self._posted(channel_id, day)
             return 1
 
-        posted = sum(await asyncio.gather(*(post(c, d) for c, d in due)))
-        await self._daily.close_due()
-        return posted
+        return sum(await asyncio.gather(*(post(c, d) for c, d in due)))

@@ -134,3 +134,20 @@ async def test_cron_job_fires_at_local_time_across_dst(team: Team) -> None:
     assert after.astimezone(dt.UTC) == dt.datetime(2026, 3, 30, 7, 0, tzinfo=dt.UTC)
     monday = job.trigger.get_next_fire_time(None, dt.datetime(2026, 3, 20, 10, 0, tzinfo=tz))
     assert monday.astimezone(dt.UTC) == dt.datetime(2026, 3, 23, 8, 0, tzinfo=dt.UTC)
+
+
+async def test_a_replica_with_the_old_post_time_does_not_post_at_it(db_url: str, test_bank: QuestionBank, clock: FrozenClock) -> None:
+    """Replica A moves the post time; replica B's cron job still fires at the old time."""
+    chats = [FakeChat(), FakeChat()]
+    a, b = [await Team.create(db_url, test_bank, clock, chat) for chat in chats]
+    try:
+        await a.command("admin", "schedule", "set", "time", "10:00", admin=True)
+        clock.set(dt.datetime(2026, 3, 2, 8, 0, 5, tzinfo=dt.UTC))  # Monday 09:00:05 Berlin: the old time
+        await b.bot.scheduler.fire(b.channel_id)
+        assert chats[1].posts() == []
+        clock.set(dt.datetime(2026, 3, 2, 9, 0, 5, tzinfo=dt.UTC))  # 10:00:05: the new time
+        await b.bot.scheduler.fire(b.channel_id)
+        assert len(chats[1].posts()) == 1
+    finally:
+        for t in (a, b):
+            await t.close()

@@ -69,7 +69,6 @@ def schedule(**kw: object) -> ChannelSchedule:
         "timezone": "Europe/Berlin",
         "post_time": dt.time(9, 0),
         "weekdays": ("mon", "tue", "wed", "thu", "fri"),
-        "window_hours": 16,
     }
     base.update(kw)
     return ChannelSchedule(**base)

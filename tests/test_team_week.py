@@ -8,6 +8,7 @@ import datetime as dt
 import io
 from collections.abc import Awaitable, Callable
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import offline_grader_for
@@ -282,3 +283,23 @@ async def test_workspace_and_team_boards(team: Team) -> None:
     assert "Alice" in workspace and "Bob" in workspace
     teams = (await team.command("dave", "leaderboard", "teams")).message.text()
     assert "#team" in teams and "2 people" in teams
+
+
+async def test_a_sent_reminder_is_not_claimed_again_on_later_sweeps(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    await team.command("admin", "schedule", "set", "reminders", "3", admin=True)
+    await run_day(team, 0, {"alice": GOOD})
+    await run_day(team, 1, {"alice": GOOD})
+    team.clock.set(MONDAY_9 + dt.timedelta(days=2, seconds=5))
+    await team.bot.scheduler.fire(team.channel_id)
+    team.clock.advance(hours=5, minutes=30)
+    assert await team.bot.reminders.send_due() == 1
+    claims: list[str] = []
+    claim = team.bot.reminders._claim
+
+    async def counting(channel_id: int, period: str, now: dt.datetime) -> bool:
+        claims.append(period)
+        return await claim(channel_id, period, now)
+
+    monkeypatch.setattr(team.bot.reminders, "_claim", counting)
+    assert await team.bot.reminders.send_due() == 0
+    assert claims == []  # no write attempted for a reminder already sent
