@@ -69,14 +69,7 @@ def build_grader(settings: Settings, offline: OfflineGrader) -> Grader:
     from bot.grading.composite import CompositeGrader
     from bot.grading.llm import LLMGrader
 
-    llm = LLMGrader(
-        base_url=settings.llm_base_url,
-        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed",
-        model=settings.llm_model,
-        concurrency=settings.llm_concurrency,
-        timeout_s=settings.llm_timeout_seconds,
-    )
-    return CompositeGrader(llm, offline)
+    return CompositeGrader(LLMGrader.from_settings(settings), offline)
 
 
 class RepBot:

@@ -100,7 +100,11 @@ class FeedbackNotifier:
 
     async def _claim(self, session: AsyncSession, answer_id: int) -> bool:
         result = await session.execute(
-            update(Answer).where(Answer.id == answer_id, Answer.notify_pending.is_(True)).values(notify_pending=False)
+            # Only a graded answer: one edited since its grade is pending again, and its next grade
+            # is the one to send (sending the old one now would send feedback twice).
+            update(Answer)
+            .where(Answer.id == answer_id, Answer.notify_pending.is_(True), Answer.status == "graded")
+            .values(notify_pending=False)
         )
         await session.commit()
         return result.rowcount == 1  # type: ignore[attr-defined]

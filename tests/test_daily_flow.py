@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.intake import Outcome
 from storage.models import Answer, GradeRow, Post, ScoreEvent
@@ -185,3 +185,17 @@ async def test_a_message_already_stored_under_another_post_is_a_duplicate_there(
     assert result.outcome is Outcome.DUPLICATE
     async with team.bot.sessions() as session:
         assert (await session.execute(select(func.count()).select_from(Answer))).scalar_one() == 1
+
+
+async def test_feedback_not_yet_delivered_for_an_answer_edited_since_is_not_sent(team: Team) -> None:
+    await team.post_today()
+    await team.answer("alice", WEAK, source_id="a1")
+    await team.grade()
+    assert len(team.chat.private_to("alice")) == 1
+    await team.edit("alice", "a1", GOOD)
+    async with team.bot.sessions() as session, session.begin():  # the old grade's delivery still pending
+        await session.execute(update(Answer).values(notify_pending=True))
+    await team.bot.notifier.deliver_pending()
+    assert len(team.chat.private_to("alice")) == 1  # not the stale grade
+    await team.grade()
+    assert len(team.chat.private_to("alice")) == 2 and "/10" in team.chat.private_to("alice")[-1].text()

@@ -33,10 +33,6 @@ class GradeKey:
         digest = hashlib.sha256(normalise_answer(answer_text).encode("utf-8")).hexdigest()
         return cls(question_version, digest, model, prompt_version)
 
-    def as_string(self) -> str:
-        """A flat form for stores that want one string column."""
-        return f"{self.question_version}:{self.model}:{self.prompt_version}:{self.answer_digest}"
-
 
 class GradeCache(Protocol):
     """Async so a database-backed cache can implement it too."""

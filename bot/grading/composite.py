@@ -20,20 +20,14 @@ the person reads the offline grader's feedback plus a note that a reviewer will 
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
 
 from bot.grading.model import Flag, Grade, clamp_score
+from bot.ports import Grader
 from content.schema import Question
 
 GRADER_NAME = "composite"
 REVIEW_NOTE = "A reviewer will check this grade."
 INJECTION_NOTE = "Part of the answer read like instructions to the grader, so it was not graded."
-
-
-class _Grader(Protocol):
-    name: str
-
-    async def grade(self, question: Question, answer_text: str) -> Grade: ...
 
 
 def combine(llm: Grade, offline: Grade, *, gap: float, offline_floor: float, cap: float) -> Grade:
@@ -65,8 +59,8 @@ class CompositeGrader:
 
     def __init__(
         self,
-        llm: _Grader,
-        offline: _Grader,
+        llm: Grader,
+        offline: Grader,
         gap: float = 4.0,
         offline_floor: float = 2.0,
         cap: float | None = None,

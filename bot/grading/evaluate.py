@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from bot.config import Settings
 from bot.grading.calibration import Agreement, agreement, format_confusion
@@ -27,6 +26,7 @@ from bot.grading.llm import LLMGrader
 from bot.grading.model import Grade, clamp_score
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.text import STOPWORDS, words
+from bot.ports import Grader
 from content.schema import Question
 
 REQUIRED = ("question", "reference_answer", "answer", "score")
@@ -38,12 +38,6 @@ BATCH = 64
 
 class EvalError(Exception):
     """The file cannot be evaluated at all (unreadable, or a required column is missing)."""
-
-
-class _Grader(Protocol):
-    name: str
-
-    async def grade(self, question: Question, answer_text: str) -> Grade: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +147,7 @@ class WordOverlapGrader:
 
 @dataclass(frozen=True, slots=True)
 class ChosenGrader:
-    grader: _Grader
+    grader: Grader
     llm: LLMGrader | None = None  # to close when done
 
     async def aclose(self) -> None:
@@ -171,13 +165,7 @@ def eval_grader(kind: str, settings: Settings, offline: OfflineGrader) -> Chosen
         raise EvalError(f"unknown grader '{kind}' (use offline, llm, composite or overlap)")
     if not settings.llm_enabled:
         raise EvalError(f"--grader {kind} needs an LLM: set REPBOT_LLM_BASE_URL and/or REPBOT_LLM_API_KEY")
-    llm = LLMGrader(
-        base_url=settings.llm_base_url,  # type: ignore[arg-type]  # None means the OpenAI default
-        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed",
-        model=settings.llm_model,
-        concurrency=settings.llm_concurrency,
-        timeout_s=settings.llm_timeout_seconds,
-    )
+    llm = LLMGrader.from_settings(settings)
     return ChosenGrader(llm if kind == "llm" else CompositeGrader(llm, offline), llm)
 
 
@@ -230,7 +218,7 @@ def offline_grader_for(rows: Sequence[EvalRow], bank_answers: Iterable[str] = ()
 
 async def evaluate(
     rows: Sequence[EvalRow],
-    grader: _Grader,
+    grader: Grader,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> Report:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import openai
 from openai import AsyncOpenAI
@@ -41,6 +41,9 @@ from bot.grading.errors import GradingDelayed, GradingUnavailable
 from bot.grading.injection import screen
 from bot.grading.model import CriterionResult, Flag, Grade, Verdict, weighted_score
 from content.schema import Criterion, Question
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +384,17 @@ class LLMGrader:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._json_mode = False
         self._inflight: dict[GradeKey, asyncio.Task[Grade]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LLMGrader:
+        """The LLM grader as configured (REPBOT_LLM_*), for the bot and `repbot grader eval` alike."""
+        return cls(
+            base_url=settings.llm_base_url,  # type: ignore[arg-type]  # None means the OpenAI default
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed",
+            model=settings.llm_model,
+            concurrency=settings.llm_concurrency,
+            timeout_s=settings.llm_timeout_seconds,
+        )
 
     @property
     def json_mode(self) -> bool:

@@ -38,6 +38,7 @@ from bot.grading.text import (
     STOPWORDS,
     VAGUE_WORDS,
     char_grams,
+    content_stems,
     copied_span_mask,
     stem,
     stopword_ratio,
@@ -106,10 +107,6 @@ class TermWeights:
 
     def gram_weight(self, gram: str) -> float:
         return self.gram_idf.get(gram, self.default)
-
-
-def _content_stems(text: str) -> list[str]:
-    return [stem(w) for w in words(text) if w not in STOPWORDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +231,7 @@ class OfflineGrader:
     def _build_topic(self, reference: str, signals: tuple[str, ...]) -> frozenset[str]:
         """Stems that mark a sentence as being about the question: the reference's and the signals'."""
         vague = {stem(w) for w in VAGUE_WORDS}
-        stems = set(_content_stems(reference))
+        stems = set(content_stems(reference))
         for signal in signals:
             stems.update(t for t in _phrase_stems(signal) if t not in STOPWORDS)
         return frozenset(stems - vague)
@@ -326,7 +323,7 @@ class OfflineGrader:
     def _build_rubric_reference(self, prompt: str, reference: str) -> tuple[tuple[tuple[str, float], ...], float]:
         """The reference's content stems not in the prompt, with weights (sorted: stable sums)."""
         asked = {stem(w) for w in words(prompt)}
-        terms = tuple((t, self._weights.weight(t)) for t in sorted(set(_content_stems(reference)) - asked))
+        terms = tuple((t, self._weights.weight(t)) for t in sorted(set(content_stems(reference)) - asked))
         return terms, sum(w for _, w in terms)
 
 

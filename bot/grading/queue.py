@@ -217,20 +217,3 @@ class GradingQueue:
                     )
                 ).scalar_one()
             )
-
-    async def next_due_in(self) -> dt.timedelta | None:
-        """Time until the next pending answer becomes due (None if the queue is empty)."""
-        async with self._sessions() as session:
-            soonest = (
-                await session.execute(select(func.min(Answer.available_at)).where(Answer.status == "pending"))
-            ).scalar_one_or_none()
-            leased = (
-                await session.execute(select(func.min(Answer.lease_until)).where(Answer.status == "grading"))
-            ).scalar_one_or_none()
-        candidates = [t for t in (soonest, leased) if t is not None]
-        if not candidates:
-            return None
-        when = min(candidates)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return max(dt.timedelta(0), when - self._clock.now())

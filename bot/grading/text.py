@@ -113,10 +113,6 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
-def stems(text: str) -> list[str]:
-    return [stem(w) for w in words(text)]
-
-
 def content_stems(text: str) -> list[str]:
     """Stems of the words that carry meaning (stopwords dropped)."""
     return [stem(w) for w in words(text) if w not in STOPWORDS]
@@ -140,15 +136,6 @@ def copied_span_mask(tokens: Sequence[str], source: Iterable[str], n: int = 5) -
             for j in range(i, i + n):
                 keep[j] = False
     return keep
-
-
-def remove_copied_spans(tokens: list[str], source: Iterable[str], n: int = 5) -> list[str]:
-    """Drop every run of >= n tokens that also appears verbatim in `source` (e.g. the prompt).
-
-    Copying the question back earns nothing; a genuine answer rarely repeats five words in a row.
-    """
-    keep = copied_span_mask(tokens, source, n)
-    return [t for t, k in zip(tokens, keep, strict=True) if k]
 
 
 @lru_cache(maxsize=65536)

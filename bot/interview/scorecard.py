@@ -71,7 +71,8 @@ def bar(score: float, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _minutes(slot: Slot) -> float | None:
+def minutes_taken(slot: Slot) -> float | None:
+    """Minutes from asking a slot's question to its answer (None until answered)."""
     asked, answered = parse_time(slot.asked_at), parse_time(slot.answered_at)
     if asked is None or answered is None:
         return None
@@ -103,7 +104,7 @@ def build_scorecard(state: InterviewState, bank: QuestionBank, earlier: Sequence
                 recovered=slot.recovered,
                 follow_ups=sum(1 for f in slot.follow_ups if f.answer_id is not None or f.verdict is not None),
                 hints=slot.hints_used,
-                minutes=_minutes(slot),
+                minutes=minutes_taken(slot),
                 time_limit=question.time_limit_minutes if question else None,
                 from_review=slot.from_review,
             )

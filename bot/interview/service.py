@@ -32,7 +32,7 @@ from bot.grading.model import Verdict
 from bot.interview import store
 from bot.interview.followups import follow_up_question_id, plan_follow_ups
 from bot.interview.request import Kind, Request, parse_request, usage
-from bot.interview.scorecard import build_scorecard
+from bot.interview.scorecard import build_scorecard, minutes_taken
 from bot.interview.selection import choose_questions
 from bot.interview.state import EndReason, InterviewState, Prompt, Slot, Step
 from bot.interview.views import (
@@ -466,7 +466,7 @@ class InterviewService:
             planned = plan_follow_ups(question, verdicts) if question is not None else []
             step = state.main_graded(answer_id, row.score, verdicts, planned, now)
             if step is not None:
-                minutes = _minutes(slot.asked_at, slot.answered_at)
+                minutes = minutes_taken(slot)
                 limit = question.time_limit_minutes if question else None
                 out.add(graded_note(number, row.score, minutes, limit, follow_up_coming=step.prompt is Prompt.FOLLOW_UP))
             return step
@@ -572,10 +572,3 @@ class InterviewService:
     def _idle_text(self) -> str:
         hours = self._settings.idle.total_seconds() / 3600
         return f"{hours:g} h"
-
-
-def _minutes(asked: str | None, answered: str | None) -> float | None:
-    if not asked or not answered:
-        return None
-    delta = dt.datetime.fromisoformat(answered) - dt.datetime.fromisoformat(asked)
-    return round(max(delta.total_seconds(), 0) / 60, 1)
