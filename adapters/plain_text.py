@@ -1,5 +1,7 @@
 """Render neutral messages as plain terminal text, with control characters removed so user text
-cannot move the cursor, clear the screen or recolour the terminal."""
+cannot move the cursor, clear the screen or recolour the terminal.
+
+`clean` and `clip` are shared by every adapter's renderer (Slack, Discord, console)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,19 @@ import re
 
 from bot.messages import Attachment, Buttons, CodeBlock, Context, Fields, Header, Image, Message, Section, Style
 
+ELLIPSIS = "…"
+# C0/C1 controls (except tab and newline) and bidi overrides that could reorder what people see.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(text: str) -> str:
+    """`text` without control characters or bidi overrides (tab and newline are kept)."""
     return _CONTROL.sub("", text)
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut to at most `limit` characters, ending in a visible "…" when anything was cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + ELLIPSIS
 
 
 def render(message: Message) -> str:

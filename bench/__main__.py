@@ -7,22 +7,12 @@ Pass module names to run a subset: `python -m bench leaderboard offline_grader`.
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 import time
 
-from bench.common import Row
+from bench.common import Row, print_rows
 
 MODULES = ["slack_ack", "leaderboard", "fanout", "grading_throughput", "offline_grader", "idle_rss"]
-
-
-def print_rows(rows: list[Row]) -> None:
-    width = max([len(r.name) for r in rows] + [10])
-    print(f"{'benchmark'.ljust(width)}  {'value':>10}  {'unit':10}  {'target':8}  ok    detail")
-    for r in rows:
-        value = "n/a" if math.isnan(r.value) else f"{r.value:.3g}" if r.value < 1000 else f"{r.value:,.0f}"
-        ok = "—" if r.ok is None else ("yes" if r.ok else "NO")
-        print(f"{r.name.ljust(width)}  {value:>10}  {r.unit:10}  {r.target:8}  {ok:4}  {r.detail}")
 
 
 def main(names: list[str]) -> int:

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.router import ChatRouter
 from adapters.slack.chat import SlackChat
 from adapters.slack.tokens import SingleToken
-from bench.common import Row, check
+from bench.common import Row, check, print_rows
 from bot.app import RepBot
 from bot.clock import FrozenClock
 from bot.config import Settings
@@ -117,6 +117,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_rows
-
     print_rows(run())

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Row, check
+from bench.common import Row, check, print_rows
 from bot.app import RepBot
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -81,6 +81,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_rows
-
     print_rows(run())

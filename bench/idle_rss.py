@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Row
+from bench.common import Row, print_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
@@ -66,6 +66,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_rows
-
     print_rows(run())

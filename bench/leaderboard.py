@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-from bench.common import Row, check
+from bench.common import Row, check, print_rows
 from bot.leaderboard import Leaderboard
 from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.models import Channel, Member, MemberTotal, ScoreEvent
@@ -191,6 +191,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_rows
-
     print_rows(run())

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.common import Row, check
+from bench.common import Row, check, print_rows
 from bot.grading import evaluate as ev
 from bot.grading import offline, text
 from bot.grading.offline import OfflineGrader, TermWeights
@@ -76,6 +76,4 @@ def run(progress: Callable[[str], None] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run(print):
-        verdict = "" if row.ok is None else ("ok" if row.ok else "MISSED")
-        print(f"{row.name}: {row.value:g} {row.unit} {row.target} {verdict}  ({row.detail})")
+    print_rows(run(print))

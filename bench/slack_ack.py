@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from bench.common import Row, check
+from bench.common import Row, check, print_rows
 
 RATE = 200  # events per second
 SECONDS = 10
@@ -372,10 +372,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=RATE, help="events per second")
     parser.add_argument("--seconds", type=int, default=SECONDS)
     args = parser.parse_args()
-    for row in run(args.rate, args.seconds):
-        verdict = "" if row.ok is None else ("  ok" if row.ok else "  MISSED")
-        target = f"  (target {row.target})" if row.target else ""
-        print(f"{row.name:34} {row.value:>9} {row.unit}{target}{verdict}  {row.detail}")
+    print_rows(run(args.rate, args.seconds))
 
 
 if __name__ == "__main__":

@@ -154,6 +154,32 @@ def test_plain_replies_are_content_and_code_blocks_cannot_be_closed_early():
     assert out.embeds == [] and out.content == "ok\n```\n`\u200b``\n@\u200beveryone\n```"
 
 
+def test_control_and_bidi_characters_never_reach_discord():
+    evil = "a\u202eb\x1b[2Jc\x00\u2066d"
+    embedded = render(
+        message(
+            Header(f"Title {evil}"),
+            Section.of(evil, bold(evil), code(evil), quote(evil)),
+            CodeBlock(f"``\x1b`{evil}"),
+            Fields(((f"name {evil}", f"value {evil}"),)),
+            Context(f"footer {evil}"),
+            Image(b"png", f"alt {evil}", "chart.png"),
+            Buttons((Button("hint", f"label {evil}", "7"),)),
+        ),
+    )
+    plain = render(message(Section.of(evil, code(evil)), CodeBlock(evil)))
+    shown = visible(embedded) + visible(plain)
+    shown += "".join(f.description for o in embedded for f in o.files)
+    view = button_view(embedded[0].buttons)
+    assert view is not None
+    shown += "".join(c.label or "" for c in view.children)  # type: ignore[attr-defined]
+    for bad in ("\u202e", "\x1b", "\x00", "\u2066"):
+        assert bad not in shown
+    embed = embedded[0].embeds[0]
+    assert embed.title == "Title ab[2Jcd" and embed.fields[0].name == "name ab[2Jcd"
+    assert "```\n`\u200b``ab[2Jcd\n```" in embed.description  # a removed control cannot close the block
+
+
 def test_truncation_is_visible():
     outs = render(message(Header("t" * 300), Fields((("n" * 300, "v" * 2000),)), Context("f" * 3000)))
     embed = outs[0].embeds[0]

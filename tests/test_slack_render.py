@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -117,6 +118,16 @@ def test_many_blocks_split_into_messages() -> None:
     rendered = render(msg)
     assert [len(m.blocks) for m in rendered.messages] == [50, 50, 20]
     assert "continued" in rendered.messages[1].text
+
+
+def test_continued_text_never_cuts_an_entity_in_half() -> None:
+    msg = message(*[Section.of(f"line {i}") for i in range(120)], summary="x" * 197 + "&<>" * 20)
+    rendered = render(msg)
+    assert len(rendered.messages) == 3
+    for part in rendered.messages[1:]:
+        head, _, rest = part.text.partition(" (continued ")
+        assert rest and len(head) <= 200 and head.endswith("…")
+        assert not re.search(r"&(?!amp;|lt;|gt;)", part.text), part.text
 
 
 def test_fields_and_header_limits() -> None:
@@ -280,3 +291,23 @@ async def test_people_cache_names_admins_and_failures() -> None:
     now[0] += 601
     await people.name("T1", "U1")
     assert client.calls.count("U1") == 2  # expired after ten minutes
+
+
+async def test_people_survive_a_dropped_connection(caplog: pytest.LogCaptureFixture) -> None:
+    import aiohttp
+
+    from adapters.slack.people import People
+    from adapters.slack.tokens import SingleToken
+
+    class Client:
+        async def users_info(self, user: str, token: str) -> dict:  # type: ignore[type-arg]
+            raise aiohttp.ServerDisconnectedError()
+
+        async def usergroups_users_list(self, usergroup: str, token: str) -> dict:  # type: ignore[type-arg]
+            raise aiohttp.ClientConnectionError("reset")
+
+    people = People(Client(), SingleToken("xoxb-x"), AdminList.parse(["slack:S1"]))  # type: ignore[arg-type]
+    assert await people.name("T1", "U1") == ""  # unnamed, not a failed acknowledgement
+    assert not await people.is_admin("T1", "U1")
+    assert "users.info for U1 failed: ServerDisconnectedError" in caplog.text
+    assert "usergroups.users.list for S1 failed: ClientConnectionError" in caplog.text

@@ -18,6 +18,7 @@ import discord
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.events import DM_WORKSPACE, PLATFORM
 from adapters.discord.render import Outgoing, button_view, escape, fit, render, render_single
+from adapters.plain_text import clean
 from bot.events import MessageRef, Person, Place
 from bot.messages import Message
 
@@ -107,7 +108,7 @@ class DiscordChat:
         channel = await self._channel(int(place.channel))
         sent = await self.send_all(channel, render(message))
         first = sent[0]
-        name = fit(message.summary or message.text().split("\n", 1)[0] or "RepBot", THREAD_NAME_LIMIT)
+        name = fit(clean(message.summary or message.text().split("\n", 1)[0]) or "RepBot", THREAD_NAME_LIMIT)
         try:
             thread = await first.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
             thread_id = str(thread.id)

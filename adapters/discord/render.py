@@ -1,8 +1,10 @@
 """Render neutral messages as Discord messages: embeds (or plain content) within Discord's limits.
 
 Every span is escaped (markdown and mentions) and styled here, so user text can never ping or
-inject markup; senders also pass `AllowedMentions.none()`. A message too large for one Discord
-message is split into several; text that must be cut (titles, field names, footers) ends in "…".
+inject markup; senders also pass `AllowedMentions.none()`. Control characters and bidi overrides
+are removed from everything shown (`adapters.plain_text.clean`). A message too large for one
+Discord message is split into several; text that must be cut (titles, field names, footers) ends
+in "…".
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
+from adapters.plain_text import ELLIPSIS, clean
+from adapters.plain_text import clip as fit  # shared with the Slack renderer
 from bot.messages import (
     Attachment,
     Button,
@@ -45,7 +49,6 @@ BUTTONS_PER_MESSAGE = 25
 CUSTOM_ID_LIMIT = 100
 
 COLOUR = discord.Colour(0x2B7A78)
-ELLIPSIS = "…"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -81,19 +84,15 @@ _CHANNEL_MENTION = re.compile(r"<#(\d)")
 
 
 def no_mentions(text: str) -> str:
-    """No @everyone/@here/role/user mentions (discord.py) and no <#id> channel links (which
-    escape_mentions leaves alone; a zero-width space stops them resolving)."""
-    return _CHANNEL_MENTION.sub("<#\u200b\\1", escape_mentions(text))
+    """No control characters, no @everyone/@here/role/user mentions (discord.py) and no <#id>
+    channel links (which escape_mentions leaves alone; a zero-width space stops them resolving).
+    Controls go first, so removing one cannot join the pieces of a mention back together."""
+    return _CHANNEL_MENTION.sub("<#\u200b\\1", escape_mentions(clean(text)))
 
 
 def escape(text: str) -> str:
     """User-safe text: no markdown and no mentions."""
     return escape_markdown(no_mentions(text))
-
-
-def fit(text: str, limit: int) -> str:
-    """Cut to `limit` characters with a visible ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 def _wrap(text: str, marker: str) -> str:
@@ -126,8 +125,9 @@ def render_span(span: Span) -> str:
 
 
 def code_block(text: str) -> str:
-    # Three backticks inside would end the block; a zero-width space breaks the run.
-    body = escape_mentions(text.replace("```", "`\u200b``"))
+    # Three backticks inside would end the block; a zero-width space breaks the run. Controls go
+    # first: removing one must not join backticks into a new run.
+    body = escape_mentions(clean(text).replace("```", "`\u200b``"))
     return f"```\n{body}\n```"
 
 
@@ -260,7 +260,7 @@ class _EmbedBuilder:
         embed = self.current
         if embed.image.url:
             embed = self.new()
-        spec = FileSpec(image.png, _safe_filename(image.filename), fit(image.alt, 1024))
+        spec = FileSpec(image.png, _safe_filename(image.filename), fit(clean(image.alt), 1024))
         embed.set_image(url=f"attachment://{spec.filename}")
         self.files.setdefault(len(self.embeds) - 1, []).append(spec)
 
@@ -364,6 +364,8 @@ def button_view(buttons: tuple[Button, ...]) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for button in buttons:
         style = discord.ButtonStyle.primary if button.action == "answer_privately" else discord.ButtonStyle.secondary
-        view.add_item(discord.ui.Button(label=fit(button.label, BUTTON_LABEL_LIMIT), custom_id=custom_id(button), style=style))
+        view.add_item(
+            discord.ui.Button(label=fit(clean(button.label), BUTTON_LABEL_LIMIT), custom_id=custom_id(button), style=style)
+        )
     view.stop()
     return view

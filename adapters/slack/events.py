@@ -197,8 +197,6 @@ class SlashCommand:
     user: str
     name: str
     args: tuple[str, ...]
-    response_url: str = ""
-    trigger_id: str = ""
 
 
 @tolerant
@@ -212,8 +210,6 @@ def read_command(body: Payload) -> SlashCommand | None:
         user=str(body.get("user_id") or ""),
         name=name,
         args=tuple(words[1:]),
-        response_url=str(body.get("response_url") or ""),
-        trigger_id=str(body.get("trigger_id") or ""),
     )
 
 

@@ -3,8 +3,8 @@
 The app runs with `process_before_response=True`, so a listener finishes before Slack gets its
 200 (or its Socket Mode ack). A thread reply is held in the answer inbox (one INSERT, see
 bot/inbox.py) before that ack, so Slack never considers an answer delivered that is not stored;
-filing it and the 👀 follow within a second. Anything slow (slash commands, App Home) runs as a
-lazy listener after an immediate ack.
+filing it and the 👀 follow within a second. Anything slow (slash commands, buttons, App Home) runs
+as a lazy listener after an immediate ack.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ class SlackListeners:
         app.event("message")(self.on_message)
         app.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
         app.command(self._command)(ack=_ack, lazy=[self.on_command])
-        app.action(re.compile(".+"))(self.on_action)
+        # An `await ack()` inside the listener would not speed up the 200 (it is sent when the
+        # listener returns), so the work runs lazily; a trigger_id stays valid for views.open.
+        app.action(re.compile(".+"))(ack=_ack, lazy=[self.on_action])
         app.view(PRIVATE_ANSWER_CALLBACK)(self.on_private_answer)
 
     async def _first_time(self, body: dict[str, Any]) -> bool:
@@ -142,8 +144,7 @@ class SlackListeners:
 
     # -- buttons and the private answer box -----------------------------------------------------
 
-    async def on_action(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    async def on_action(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         press = read_action(body)
         if press is None:
             return

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 LOOKUP_TIMEOUT = 1.5  # seconds; Slack wants events acknowledged within 3
 FAILED_LOOKUP_TTL = 60.0
+# What a lookup can fail with: Slack said no, too slow, no token for the team, or the connection
+# broke (aiohttp.ClientError, e.g. ServerDisconnectedError, is not an OSError).
+_LOOKUP_ERRORS = (SlackApiError, TimeoutError, LookupError, OSError, aiohttp.ClientError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +87,7 @@ class People:
         try:
             token = await self._tokens.bot_token(team)
             response = await asyncio.wait_for(self._client.users_info(user=user_id, token=token), LOOKUP_TIMEOUT)
-        except (SlackApiError, TimeoutError, LookupError, OSError) as exc:
+        except _LOOKUP_ERRORS as exc:
             log.warning("users.info for %s failed: %s", user_id, type(exc).__name__)
             # Remember the miss briefly, so a broken users.info (e.g. no users:read) does not
             # delay every answer's acknowledgement by another lookup.
@@ -122,7 +126,7 @@ class People:
         try:
             token = await self._tokens.bot_token(team)
             response = await asyncio.wait_for(self._client.usergroups_users_list(usergroup=group, token=token), LOOKUP_TIMEOUT)
-        except (SlackApiError, TimeoutError, LookupError, OSError) as exc:
+        except _LOOKUP_ERRORS as exc:
             # Deny rather than guess; not cached so the next command tries again.
             log.warning("usergroups.users.list for %s failed: %s", group, type(exc).__name__)
             return frozenset()

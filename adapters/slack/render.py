@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.plain_text import ELLIPSIS, clean, clip
 from bot.messages import Attachment, Buttons, CodeBlock, Context, Fields, Header, Image, Message, Section, Span, Style
 
 MAX_BLOCKS = 50  # per message
@@ -32,7 +33,6 @@ MAX_ACTIONS = 25  # elements in one actions block
 # undocumented limit around 13k characters); staying under 12k per message is safe.
 MAX_MESSAGE_CHARS = 12_000
 MAX_FIELDS_CHARS = MAX_MESSAGE_CHARS // 2  # one fields section never fills a message by itself
-ELLIPSIS = "…"
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MARKERS = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
@@ -40,8 +40,6 @@ _BACKTICK = str.maketrans({"`": "\u02cb"})
 _ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 _MASS = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _QUOTE_START = re.compile(r"(^|\n)(\s*)>")
-# C0/C1 controls (except tab and newline) and bidi overrides that could reorder what people see.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 # -- escaping -------------------------------------------------------------------------------
@@ -49,7 +47,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 def _defang(text: str) -> str:
     """Raw-text changes shared by every style: controls removed, mass-mention words broken."""
-    return _MASS.sub("@\u2060\\1", _CONTROL.sub("", text))
+    return _MASS.sub("@\u2060\\1", clean(text))
 
 
 def _entities(text: str) -> str:
@@ -71,10 +69,6 @@ def mrkdwn_escape(text: str, style: Style = Style.PLAIN) -> str:
 def plain_text(text: str, limit: int) -> str:
     """Text for a plain_text object (headers, buttons, titles), cut to `limit`."""
     return clip(_defang(text).translate(_ANGLES), limit)
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + ELLIPSIS
 
 
 def clip_mrkdwn(text: str, limit: int, style: Style = Style.PLAIN) -> str:
@@ -193,9 +187,8 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 def _block_chars(block: dict[str, Any]) -> int:
     """Visible text a block carries (what `msg_blocks_too_long` counts)."""
     total = 0
-    for key in ("text",):
-        if isinstance(block.get(key), dict):
-            total += len(block[key]["text"])
+    if isinstance(block.get("text"), dict):
+        total += len(block["text"]["text"])
     for item in block.get("fields", ()) or ():
         total += len(item["text"])
     for item in block.get("elements", ()) or ():
@@ -287,8 +280,10 @@ def render(message: Message) -> Rendered:
     if current:
         chunks.append(current)
     first = fallback_text(message)
+    # Cut the raw text, not the escaped one, so an entity such as `&amp;` is never cut in half.
+    short = fallback_text(message, 200) if len(chunks) > 1 else first
     messages = tuple(
-        SlackMessage(first if i == 0 else f"{clip(first, 200)} (continued {i + 1}/{len(chunks)})", tuple(chunk))
+        SlackMessage(first if i == 0 else f"{short} (continued {i + 1}/{len(chunks)})", tuple(chunk))
         for i, chunk in enumerate(chunks)
     )
     if not messages:
@@ -299,8 +294,6 @@ def render(message: Message) -> Rendered:
 def render_one(message: Message) -> SlackMessage:
     """Exactly one Slack message (for chat.update): the first chunk, marked "…" when cut."""
     rendered = render(message)
-    if not rendered.messages:
-        return SlackMessage(fallback_text(message), ())
     head = rendered.messages[0]
     if len(rendered.messages) == 1:
         return head
