@@ -192,7 +192,9 @@ class RepBot:
         if grade_in_background:
             self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop), name="grading"))
         if self.settings.http_port is not None:
-            self._http = await serve(make_app(self.metrics, self.queue.depth, self.inbox.depth, self.healthy), self.settings.http_port)
+            self._http = await serve(
+                make_app(self.metrics, self.queue.depth, self.inbox.depth, self.healthy), self.settings.http_port
+            )
 
     async def healthy(self) -> bool:
         """The database answers; that is what every part of the bot needs."""

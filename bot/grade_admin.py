@@ -70,9 +70,7 @@ class GradeAdmin:
         await self._store(answer_id, grade, "regrade", by, reason, revision=answer.revision)
         return grade
 
-    async def _store(
-        self, answer_id: int, grade: Grade, kind: str, by: str, reason: str, *, revision: int | None = None
-    ) -> None:
+    async def _store(self, answer_id: int, grade: Grade, kind: str, by: str, reason: str, *, revision: int | None = None) -> None:
         """Store an admin's grade; with `revision`, only if the answer was not edited meanwhile."""
         now = self._clock.now()
         async with transaction(self._sessions) as session:

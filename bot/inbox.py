@@ -303,4 +303,3 @@ class AnswerInbox:
     async def depth(self) -> int:
         async with self._held() as session:
             return int((await session.execute(select(func.count()).select_from(InboxMessage.__table__))).scalar_one())
-

@@ -696,9 +696,7 @@ class SlackRig:
     def next_ts(self) -> str:
         return f"1800000000.{next(self._ts):06d}"
 
-    async def reply(
-        self, text: str, *, user: str = "U1", ts: str | None = None, file: bool = True, **kw: Any
-    ) -> tuple[int, str]:
+    async def reply(self, text: str, *, user: str = "U1", ts: str | None = None, file: bool = True, **kw: Any) -> tuple[int, str]:
         """A thread reply event; returns (HTTP status, the message ts).
 
         The 200 means the answer is held in the inbox; with `file` (the default) the held answers

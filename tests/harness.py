@@ -86,7 +86,9 @@ class Team:
     async def receive(self, name: str, text: str, *, source_id: str | None = None, thread: str | None = None) -> bool:
         """An answer through the inbox, as the Slack adapter sends it: held now, filed by `file`."""
         source = source_id or f"msg-{next(self._ids)}"
-        return await self.bot.receive_answer(AnswerPosted(self.person(name), text, source, MessageRef(PLACE, source, thread or self.thread)))
+        return await self.bot.receive_answer(
+            AnswerPosted(self.person(name), text, source, MessageRef(PLACE, source, thread or self.thread))
+        )
 
     async def file(self) -> None:
         """What the inbox task does moments after answers arrive."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from bot.intake import Outcome
+from bot.scoring import points_for
 from storage.models import Answer, GradeRow, Post, ScoreEvent
 from tests.harness import Team
 
@@ -47,7 +48,7 @@ async def test_same_message_delivered_four_times_is_one_answer(team: Team) -> No
         assert (await session.execute(select(func.count()).select_from(Answer))).scalar_one() == 1
         assert (await session.execute(select(func.count()).select_from(GradeRow))).scalar_one() == 1
         points = (await session.execute(select(func.sum(ScoreEvent.points)))).scalar_one()
-    assert points == int(float(team.chat.private_to("alice")[-1].text().split("/10")[0]) + 0.5) + 1
+    assert points == points_for(float(team.chat.private_to("alice")[-1].text().split("/10")[0]), late=False, streak=1)
 
 
 async def test_split_messages_merge_into_one_answer(team: Team) -> None:

@@ -9,6 +9,7 @@ like "bypass", "rules" or "instructions" must survive the screen untouched.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -165,11 +166,17 @@ def test_screen_removes_the_payload_and_keeps_the_answer(attack: Attack) -> None
     clean = CLEAN["test-canary"]
     screened = screen(attack.apply(clean))
     assert screened.injection_suspected
-    # Every clean sentence that the payload was not glued to is kept word for word.
     kept = screened.text
+    assert attack.payload not in kept
+    # Every clean sentence is kept word for word, on both sides of a payload placed in the middle.
+    residue = kept
     for sentence in clean.split(". "):
-        if sentence.rstrip(".") and attack.where != "middle":
-            assert sentence.rstrip(".") in kept
+        assert sentence.rstrip(".") in kept, (sentence, kept)
+        residue = residue.replace(sentence.rstrip("."), "")
+    # Nothing of the payload survives next to them (a lone "P.S." may stay; no word of 3+ letters).
+    payload_words = {w.lower() for w in re.findall(r"\w{3,}", attack.payload)}
+    left = {w.lower() for w in re.findall(r"\w{3,}", residue)} & payload_words
+    assert not left, (left, kept)
 
 
 @pytest.mark.parametrize("sentence", GENUINE)

@@ -7,6 +7,7 @@ import json
 import logging
 
 from aiohttp import ClientSession
+from pydantic import SecretStr
 
 from bot.app import RepBot
 from bot.clock import FrozenClock
@@ -75,7 +76,16 @@ async def test_settings_with_tokens_are_masked_in_a_running_bots_log(
     configure_logging("DEBUG", settings.secrets(), stream)
     bot = RepBot(settings.model_copy(update={"llm_base_url": None, "llm_api_key": None}), FakeChat(), clock=clock, bank=test_bank)
     await bot.prepare()
-    logging.getLogger("bot").info("effective settings: %s", settings.model_dump())  # a careless debug line
+    # A careless debug line that reveals the raw values (model_dump() alone keeps SecretStr masked, proving nothing).
+    revealed = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in settings.model_dump().items()}
+    logging.getLogger("bot").info("effective settings: %s", revealed)
+    try:
+        raise RuntimeError("slack refused token xoxb-live-9999-secret")
+    except RuntimeError:
+        logging.getLogger("bot").exception("llm call failed with key %s", settings.llm_api_key.get_secret_value())  # type: ignore[union-attr]
     await bot.daily.ensure_channel(PLACE, "team")
     await bot.stop()
-    assert "xoxb-live-9999-secret" not in stream.getvalue() and "sk-live-abcdef-123" not in stream.getvalue()
+    output = stream.getvalue()
+    assert "effective settings:" in output and "llm call failed with key ****" in output
+    assert "slack refused token ****" in output
+    assert "xoxb-live-9999-secret" not in output and "sk-live-abcdef-123" not in output

@@ -64,7 +64,30 @@ def test_orders_to_the_grader_earn_nothing_and_are_flagged(grader: OfflineGrader
     assert Flag.INJECTION_SUSPECTED in attack.flags and Flag.INJECTION_SUSPECTED not in clean.flags
 
 
-def test_homoglyphs_and_zero_width_characters_are_folded(grader: OfflineGrader, test_bank: QuestionBank) -> None:
+def _verdicts(grader: OfflineGrader, question: Question, answer: str) -> dict[str, Verdict]:
+    return {c.criterion_id: c.verdict for c in grader.grade_sync(question, answer).criteria}
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("baseline", Verdict.PARTIAL),  # the plain word: one signal of "baseline"
+        ("bаse\u200bline", Verdict.PARTIAL),  # Cyrillic а + zero-width space
+        ("bаѕеlіnе", Verdict.PARTIAL),  # Cyrillic а, ѕ, е, і, е
+        ("basement", Verdict.MISSED),  # control: a different word earns nothing
+    ],
+)
+def test_homoglyphs_and_zero_width_characters_are_folded(
+    grader: OfflineGrader, test_bank: QuestionBank, word: str, expected: Verdict
+) -> None:
+    # The disguised word is the only signal of the "baseline" criterion in this answer, so the
+    # verdict depends on folding it; the model answer would hit the criterion through other signals.
+    q = test_bank.get("test-canary")
+    answer = f"I would put the new build out and then compare it against a {word} before anyone relies on it."
+    assert _verdicts(grader, q, answer)["baseline"] is expected
+
+
+def test_a_disguised_model_answer_scores_like_the_plain_one(grader: OfflineGrader, test_bank: QuestionBank) -> None:
     q = test_bank.get("test-canary")
     plain = grader.grade_sync(q, q.model_answer).score
     disguised = q.model_answer.replace("baseline", "bаse\u200bline")  # Cyrillic а + zero-width space
@@ -85,7 +108,25 @@ def test_misconception_costs_points(grader: OfflineGrader, test_bank: QuestionBa
     assert grader.grade_sync(q, wrong).score <= grader.grade_sync(q, q.model_answer).score - 1
 
 
-def test_typos_in_long_words_still_match(grader: OfflineGrader, test_bank: QuestionBank) -> None:
+@pytest.mark.parametrize(
+    ("backfill", "contract", "expected"),
+    [
+        ("backfill", "contract", Verdict.PARTIAL),  # the plain words
+        ("backfil", "contrakt", Verdict.PARTIAL),  # one edit each
+        ("backpack", "concert", Verdict.MISSED),  # control: different words earn nothing
+    ],
+)
+def test_typos_in_long_words_still_match(
+    grader: OfflineGrader, test_bank: QuestionBank, backfill: str, contract: str, expected: Verdict
+) -> None:
+    # Each (possibly misspelt) word is the only signal of its criterion in this answer.
+    q = test_bank.get("test-expand-contract")
+    answer = f"A background job will {backfill} the existing rows, and a later release will {contract} the schema."
+    verdicts = _verdicts(grader, q, answer)
+    assert verdicts["dual-write"] is expected and verdicts["contract"] is expected
+
+
+def test_a_misspelt_model_answer_still_scores_high(grader: OfflineGrader, test_bank: QuestionBank) -> None:
     q = test_bank.get("test-expand-contract")
     typo = q.model_answer.replace("backfill", "backfil").replace("contract", "contrakt")
     assert grader.grade_sync(q, typo).score >= 8

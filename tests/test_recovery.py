@@ -18,6 +18,7 @@ from bot.app import RepBot
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.daily import schedule_of
+from bot.scoring import points_for
 from content.loader import QuestionBank
 from storage.models import Answer, GradeRow, MemberTotal, Post, ScoreEvent
 from tests.fake_chat import FakeChat
@@ -76,7 +77,7 @@ async def test_killed_while_grading_is_graded_once_after_restart(db_url: str, tm
             total = (await session.execute(select(MemberTotal))).scalar_one()
         assert len(grades) == 1 and grades[0].grader == "offline"
         assert answer.status == "graded"
-        expected = int(grades[0].score + 0.5) + 1
+        expected = points_for(grades[0].score, late=False, streak=1)
         assert sum(e.points for e in events) == expected == total.points
         assert "feedback" in chat.private_to("alice")[-1].tags
     finally:
@@ -136,7 +137,9 @@ async def test_cron_job_fires_at_local_time_across_dst(team: Team) -> None:
     assert monday.astimezone(dt.UTC) == dt.datetime(2026, 3, 23, 8, 0, tzinfo=dt.UTC)
 
 
-async def test_a_replica_with_the_old_post_time_does_not_post_at_it(db_url: str, test_bank: QuestionBank, clock: FrozenClock) -> None:
+async def test_a_replica_with_the_old_post_time_does_not_post_at_it(
+    db_url: str, test_bank: QuestionBank, clock: FrozenClock
+) -> None:
     """Replica A moves the post time; replica B's cron job still fires at the old time."""
     chats = [FakeChat(), FakeChat()]
     a, b = [await Team.create(db_url, test_bank, clock, chat) for chat in chats]

@@ -24,7 +24,7 @@ from bot.app import RepBot
 from bot.clock import FrozenClock, SystemClock
 from bot.config import Settings
 from bot.daily import schedule_of
-from bot.events import Place
+from bot.events import CommandInvoked, Place
 from bot.messages import text_message
 from content.loader import QuestionBank
 from storage.db import inbox_url, make_engine, make_sessionmaker
@@ -102,9 +102,25 @@ async def test_socket_mode_answer_and_command(
         assert len(await stored_answers(bot)) == 1
 
         body = command_body("help", response_url=f"{fake.base}/response/sm1")
-        started = time.monotonic()
-        await fake.send_envelope("slash_commands", body)
-        assert time.monotonic() - started < 3  # acknowledged within Slack's 3 seconds
+        # Slack wants the ack within 3 seconds, so it must not wait for the command's work:
+        # hold the core's handling of the command and the ack must still arrive.
+        gate, reached = asyncio.Event(), asyncio.Event()
+        handle = bot.handle
+
+        async def held(event: object) -> object:
+            if isinstance(event, CommandInvoked):
+                reached.set()
+                await gate.wait()
+            return await handle(event)
+
+        bot.handle = held  # type: ignore[method-assign]
+        try:
+            ack = await fake.send_envelope("slash_commands", body)
+            assert ack["envelope_id"].startswith("env-")
+            await asyncio.wait_for(reached.wait(), 5)  # the command did reach the (held) core
+            assert not fake.responses  # acknowledged while the command was still being handled
+        finally:
+            gate.set()
         help_reply = (await fake.wait_responses(1))[0]
         assert help_reply["response_type"] == "ephemeral" and "leaderboard" in flatten(help_reply)
         assert fake.of("apps.connections.open")

@@ -15,9 +15,10 @@ from bot.app import offline_grader_for
 from bot.clock import FrozenClock
 from bot.grading.model import Grade
 from bot.messages import Attachment, Image
+from bot.scoring import points_for
 from content.loader import QuestionBank
 from content.schema import Question
-from storage.models import Answer, GradeRow, ScoreEvent
+from storage.models import Answer, GradeRow, Member, MemberTotal, ScoreEvent
 from tests.fake_chat import FakeChat
 from tests.harness import Team
 
@@ -73,15 +74,29 @@ async def test_week_leaderboard_streaks_and_stats(team: Team) -> None:
     other = (await team.command("dave", "stats", "<@alice>")).message.text()
     assert "Stats for Alice" in other and "Answers: 5" in other
 
-    # All-time totals (kept incrementally) agree with the sum of score events.
+    # All-time totals (kept incrementally) agree, member by member, with the sum of score events.
     async with team.bot.sessions() as session:
-        summed = dict(
-            (
-                await session.execute(select(ScoreEvent.member_id, func.sum(ScoreEvent.points)).group_by(ScoreEvent.member_id))
+        summed = {
+            (channel_id, member_id): (int(points), int(answers))
+            for channel_id, member_id, points, answers in (
+                await session.execute(
+                    select(
+                        ScoreEvent.channel_id, ScoreEvent.member_id, func.sum(ScoreEvent.points), func.sum(ScoreEvent.answers)
+                    ).group_by(ScoreEvent.channel_id, ScoreEvent.member_id)
+                )
             ).all()
-        )
+        }
+        totals = {
+            (t.channel_id, t.member_id): (t.points, t.answers) for t in (await session.execute(select(MemberTotal))).scalars()
+        }
+        names = dict((await session.execute(select(Member.id, Member.display_name))).all())
+    assert len(summed) == 3 and totals == summed  # Alice, Bob and Carol answered
+    # The all-time board is read from those totals.
+    board = {row.name: row.points for row in await team.bot.board.all_time(team.channel_id)}
+    assert board == {names[member_id]: points for (_, member_id), (points, _) in summed.items()}
     all_time = (await team.command("dave", "leaderboard", "all")).message.text()
-    assert str(max(summed.values())) in all_time
+    for (_, member_id), (points, answers) in summed.items():
+        assert f"{names[member_id]} — {points} pts ({answers} answers)" in all_time
 
 
 async def test_streak_bonus_shows_in_points(team: Team) -> None:
@@ -91,8 +106,8 @@ async def test_streak_bonus_shows_in_points(team: Team) -> None:
     async with team.bot.sessions() as session:
         events = (await session.execute(select(ScoreEvent).order_by(ScoreEvent.day))).scalars().all()
         scores = (await session.execute(select(GradeRow.score).order_by(GradeRow.id))).scalars().all()
-    base = [int(s + 0.5) + 1 for s in scores]
-    assert [e.points for e in events] == [base[0], base[1], base[2] + 1]  # third in a row earns the bonus
+    assert [e.points for e in events] == [points_for(s, late=False, streak=n) for n, s in enumerate(scores, start=1)]
+    assert events[2].points == points_for(scores[2], late=False) + 1  # third in a row earns the bonus
 
 
 async def test_weekly_recap_posts_once_with_a_chart(team: Team) -> None:
@@ -230,7 +245,7 @@ async def test_admin_sets_and_regrades_with_points_following(team: Team) -> None
         grades = (await session.execute(select(GradeRow).order_by(GradeRow.id))).scalars().all()
         total = (await session.execute(select(func.sum(ScoreEvent.points)))).scalar_one()
     assert [g.current for g in grades] == [False, False, True] and grades[-1].attempt_key == "regrade:3"
-    assert total == int(grades[-1].score + 0.5) + 1
+    assert total == points_for(grades[-1].score, late=False, streak=1)
     missing = await team.command("admin", "regrade", "99999", admin=True)
     assert "no answer #99999" in missing.message.text()
 

@@ -79,6 +79,12 @@ _RULES_SOURCE: list[tuple[str, str]] = [
     ),
     ("prompt jailbreak model", r"\b(?:system prompt|jailbreak|as an ai language model)\b"),
     ("mode", r"\b(?:enter|enable|activate|switch to|now in|you are in) (?:developer|god|admin|debug|dan) mode\b"),
+    # "Output score 10.": an order to print a score, the follow-up of a role-play or mode switch
+    (
+        "output return print emit respond reply say",
+        rf"{_IMPERATIVE}(?:output|return|print|emit|respond with|reply with|say)(?: (?:a|the|my|this|your|only))* "
+        r"(?:score|grade|rating|marks?|verdict)(?: (?:of|is|as|=|:))? ?(?:10|ten|full|max(?:imum)?|perfect|pass)\b",
+    ),
     # grading vocabulary and requests for a score
     ("marks mark points credit score grade rating ten 10", rf"\b{_GRADE_PHRASE}\b"),
     (
@@ -188,7 +194,9 @@ def _rule(anchors: str, pattern: str) -> _Rule:
 _RULES = tuple(_rule(a, p) for a, p in _RULES_SOURCE)
 _NON_LATIN_RULES = (_Rule(re.compile("|".join(f"(?:{p})" for p in _NON_LATIN_PATTERNS), re.MULTILINE), frozenset(), ""),)
 _WORD = re.compile(r"[a-z0-9_]+")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+# Sentence ends, line breaks, and the edges of an HTML comment: a comment has no full stop of its
+# own, so without them it would be glued to (and removed with) the genuine sentence next to it.
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|(?<=-->)\s+|\s+(?=<!--)|\n+")
 # "i g n o r e  a l l ..." spelled out letter by letter to slip past word patterns.
 _SPACED_LETTERS = re.compile(r"\b(?:\w[ \t]){4,}\w\b")
 _WIDE_GAPS = re.compile(r"[ \t]{2,}")
@@ -202,10 +210,6 @@ class Screened:
     @property
     def injection_suspected(self) -> bool:
         return bool(self.suspicious)
-
-
-def looks_like_injection(sentence: str) -> bool:
-    return bool(_flagged([sentence]))
 
 
 def screen(answer: str) -> Screened:
@@ -268,5 +272,3 @@ def _squeeze(text: str) -> str:
     squeezed = _SPACED_LETTERS.sub(lambda m: m.group(0).replace(" ", "").replace("\t", ""), text)
     # Letter-spaced words are usually separated by wider gaps; make those single spaces.
     return _WIDE_GAPS.sub(" ", squeezed) if squeezed != text else text
-
-
