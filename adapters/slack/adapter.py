@@ -46,6 +46,7 @@ class SlackAdapter:
         # RepBot's own Web API calls (posts, reactions, users) share one kept-alive HTTP session
         # from start() on, instead of slack-sdk's default of a new session and TCP connection per call.
         self.api = make_client(config)
+        self.posts = make_client(config, wait_out_429s=False)  # SlackChat paces its own retries
         self._install_engine = make_engine(config.database_url) if config.oauth else None
         self.installations: AsyncSQLAlchemyInstallationStore | None = None
         tokens: TokenSource
@@ -56,7 +57,7 @@ class SlackAdapter:
         else:
             assert config.bot_token is not None
             tokens = SingleToken(config.bot_token)
-        self._chat = SlackChat(self.api, tokens, workspace_requests_per_second=config.requests_per_second)
+        self._chat = SlackChat(self.api, tokens, workspace_requests_per_second=config.requests_per_second, posts=self.posts)
         self.people = People(self.api, tokens, AdminList.parse(config.admins))
         self.app: AsyncApp | None = None
         self.port: int | None = None  # the bound HTTP port once started (useful with port 0)
@@ -101,7 +102,7 @@ class SlackAdapter:
         return app
 
     async def start(self, bot: RepBot) -> None:
-        self.api.session = ClientSession(timeout=ClientTimeout(total=self.api.timeout))
+        self.api.session = self.posts.session = ClientSession(timeout=ClientTimeout(total=self.api.timeout))
         if self.config.oauth is not None:
             await self._create_install_tables()
         self.app = self.build_app(bot)
@@ -128,7 +129,7 @@ class SlackAdapter:
         await self._chat.close(grace=SHUTDOWN_GRACE)
         if self.api.session is not None:
             await self.api.session.close()
-            self.api.session = None
+            self.api.session = self.posts.session = None
         if self._install_engine is not None:
             await self._install_engine.dispose()
 

@@ -27,8 +27,17 @@ from bot.messages import Message
 log = logging.getLogger(__name__)
 
 REACTIONS_PER_MINUTE = 50
+POST_ATTEMPTS = 6  # a post refused with 429 is tried again after Retry-After, up to this many times
 # Errors that mean "this person cannot see an ephemeral message here": send it as a DM instead.
 _EPHEMERAL_FALLBACK = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel"})
+
+
+def _retry_after(headers: dict[str, Any]) -> float:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return max(0.0, float(value if not isinstance(value, list) else value[0]))
+    except (TypeError, ValueError):
+        return 1.0
 
 
 class SlackChat:
@@ -42,12 +51,16 @@ class SlackChat:
         messages_per_second: float = 1.0,
         workspace_requests_per_second: float = 20.0,
         reactions_per_minute: float = REACTIONS_PER_MINUTE,
+        posts: AsyncWebClient | None = None,
     ):
         # Slack allows about one message per second per channel, and a workspace-wide budget on
         # top; pacing both here keeps a 1,000-channel fan-out out of 429 storms.
         self._workspace_rate = workspace_requests_per_second
         self._workspaces: dict[str, AsyncLimiter] = {}
         self._client = client
+        # chat.postMessage goes through a client that leaves 429s to `_post_message`, so a retry
+        # waits its turn in the pacing below; retried around it, it would burst past the limit.
+        self._posts = posts or client
         self._tokens = tokens
         self._rate = messages_per_second
         self._limiters: dict[tuple[str, str], AsyncLimiter] = {}
@@ -160,9 +173,19 @@ class SlackChat:
             kwargs["blocks"] = list(part.blocks)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
-        async with self._limiter(place), self._workspace_limiter(place.workspace):
-            response = await self._client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
-        return str(response["ts"])
+        attempt = 1
+        while True:
+            async with self._limiter(place), self._workspace_limiter(place.workspace):
+                try:
+                    response = await self._posts.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
+                    return str(response["ts"])
+                except SlackApiError as exc:
+                    if exc.response.status_code != 429 or attempt == POST_ATTEMPTS:
+                        raise
+                    wait = _retry_after(exc.response.headers)
+            log.info("chat.postMessage to %s refused (429); retrying in %.0f s", place.channel, wait)
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def _ephemeral(self, root: MessageRef, rendered: Rendered, to: Person, threaded: bool = True) -> MessageRef | None:
         token = await self._tokens.bot_token(root.place.workspace)
