@@ -312,3 +312,26 @@ class InboxMessage(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     available_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)  # later after a failed attempt
+
+
+class DashboardAccess(Base):
+    """Per-workspace generation of dashboard links: a link signs the generation it was made in,
+    so bumping it (`dashboard revoke`) invalidates every link of that workspace at once."""
+
+    __tablename__ = "dashboard_access"
+
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class BotSecret(Base):
+    """Secrets the bot made itself (the dashboard signing key when none is configured), kept in
+    the database so links survive restarts and every replica signs with the same key."""
+
+    __tablename__ = "bot_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
