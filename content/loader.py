@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from content.schema import Category, PackSettings, Question, QuestionFile, bundled_problems
+from content.thesaurus import PACK_THESAURUS_FILE
+from content.schema import Category, PackSettings, Question, QuestionFile, authoring_problems, bundled_problems
 
 BUNDLED_DIR = Path(__file__).parent / "bank"
 PACK_SETTINGS_FILE = "pack.yaml"
@@ -54,8 +55,9 @@ def _location(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
     return "-", ".".join(str(p) for p in loc) or "(file)"
 
 
-def load_file(path: Path, *, strict: bool = False) -> tuple[list[Question], list[str]]:
-    """Parse one YAML file. `strict` adds the bundled-bank depth rules."""
+def load_file(path: Path, *, strict: bool = False, authoring: bool = False) -> tuple[list[Question], list[str]]:
+    """Parse one YAML file. `strict` adds the bundled-bank depth rules, `authoring` the author rules
+    (sources, calibration answers) that `content validate` checks."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -76,11 +78,15 @@ def load_file(path: Path, *, strict: bool = False) -> tuple[list[Question], list
     if strict:
         for question in parsed.questions:
             problems += [f"{path}: question '{question.id}' field {p}" for p in bundled_problems(question)]
+            if authoring:
+                problems += [f"{path}: question '{question.id}' field {p}" for p in authoring_problems(question)]
     return list(parsed.questions), problems
 
 
 def _yaml_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.y*ml") if p.is_file() and p.name != PACK_SETTINGS_FILE)
+    return sorted(
+        p for p in folder.rglob("*.y*ml") if p.is_file() and p.name not in (PACK_SETTINGS_FILE, PACK_THESAURUS_FILE)
+    )
 
 
 def _pack_settings(folder: Path) -> tuple[PackSettings, list[str]]:
@@ -139,5 +145,5 @@ def validate_paths(paths: Iterable[Path]) -> list[str]:
         files = _yaml_files(path) if path.is_dir() else [path]
         for file in files:
             strict = file.resolve().is_relative_to(BUNDLED_DIR.resolve())
-            problems += load_file(file, strict=strict)[1]
+            problems += load_file(file, strict=strict, authoring=strict)[1]
     return problems

@@ -31,6 +31,13 @@ class Category(StrEnum):
     SCRIPTING_AUTOMATION = "scripting-automation"
     DEVELOPER_EXPERIENCE = "developer-experience"
     FUNDAMENTALS = "fundamentals"
+    GIT_IN_PRACTICE = "git-in-practice"
+    SEMVER_LIBRARY_RELEASES = "semver-library-releases"
+    CONTAINERS = "containers"
+    INFRASTRUCTURE_AS_CODE = "infrastructure-as-code"
+    CI_PLATFORM = "ci-platform"
+    FEATURE_FLAGS = "feature-flags"
+    CLIENT_RELEASES = "client-releases"  # installable software: mobile, desktop, packages, auto-update
     CUSTOM = "custom"  # team packs may use their own topics under this name
 
 
@@ -72,6 +79,53 @@ class Misconception(_Strict):
     claim: str = Field(min_length=5)
     signals: list[str] = Field(min_length=1)
     penalty: float = Field(default=1.0, ge=0, le=5)
+    # One sentence on why the claim is wrong; feedback quotes it when an answer asserts the claim.
+    why: str = ""
+
+
+class Reference(_Strict):
+    """Official documentation or a standard that the question's facts rely on."""
+
+    title: str = Field(min_length=3)
+    url: str = Field(pattern=r"^https://\S+$")
+
+
+class AnswerStyle(StrEnum):
+    TERSE_EXPERT = "terse-expert"  # 2-3 dense, correct sentences
+    THOROUGH = "thorough"  # a complete answer, in the writer's own words
+    PARTIAL = "partial"  # about half of the substance
+    WRONG = "wrong"  # fluent but asserts a misconception
+    VAGUE = "vague"  # on topic, says nothing checkable
+
+
+class CalibrationAnswer(_Strict):
+    """An example answer with the score a senior interviewer would give it (0-10).
+
+    The author check grades it with the offline grader, which must land within `band`
+    (default: expected +/- 1.5).
+    """
+
+    style: AnswerStyle
+    text: str = Field(min_length=10)
+    expected: float = Field(ge=0, le=10)
+    band: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _band_holds_expected(self) -> CalibrationAnswer:
+        if self.band is not None:
+            low, high = self.band
+            if not 0 <= low <= self.expected <= high <= 10:
+                raise ValueError(f"band {list(self.band)} must hold expected {self.expected} within 0-10")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        if self.band is not None:
+            return self.band
+        return max(0.0, self.expected - CALIBRATION_TOLERANCE), min(10.0, self.expected + CALIBRATION_TOLERANCE)
+
+
+CALIBRATION_TOLERANCE = 1.5
 
 
 class FollowUp(_Strict):
@@ -94,6 +148,8 @@ class Question(_Strict):
     hints: list[str] = Field(default_factory=list)
     common_mistakes: list[str] = Field(default_factory=list)
     time_limit_minutes: int | None = Field(default=None, ge=1, le=120)
+    references: list[Reference] = Field(default_factory=list)
+    calibration: list[CalibrationAnswer] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Question:
@@ -140,6 +196,25 @@ def bundled_problems(question: Question) -> list[str]:
     for criterion in question.rubric:
         if len(criterion.signals) < 3:
             problems.append(f"rubric.{criterion.id}.signals: needs at least 3 phrases")
+    return problems
+
+
+def authoring_problems(question: Question) -> list[str]:
+    """What `content validate` and the author check also ask of bundled questions: sources,
+    calibration answers and the reason behind each misconception. Loading does not need them."""
+    problems: list[str] = []
+    for number, misconception in enumerate(question.misconceptions, start=1):
+        if not misconception.why:
+            problems.append(f"misconceptions.{number}.why: say in one sentence why the claim is wrong")
+    if question.difficulty in (Difficulty.SENIOR, Difficulty.STAFF) and not question.references:
+        problems.append("references: senior and staff questions cite at least one official source")
+    styles = {answer.style for answer in question.calibration}
+    missing = [style.value for style in AnswerStyle if style not in styles]
+    if len(question.calibration) < 5 or missing:
+        problems.append(
+            f"calibration: needs at least 5 example answers covering every style; has {len(question.calibration)}"
+            + (f", missing {', '.join(missing)}" if missing else "")
+        )
     return problems
 
 

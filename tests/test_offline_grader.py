@@ -71,9 +71,10 @@ def _verdicts(grader: OfflineGrader, question: Question, answer: str) -> dict[st
 @pytest.mark.parametrize(
     ("word", "expected"),
     [
-        ("baseline", Verdict.PARTIAL),  # the plain word: one signal of "baseline"
-        ("bаse\u200bline", Verdict.PARTIAL),  # Cyrillic а + zero-width space
-        ("bаѕеlіnе", Verdict.PARTIAL),  # Cyrillic а, ѕ, е, і, е
+        # One clear mention of a point earns it (issue 13), however the word is disguised.
+        ("baseline", Verdict.HIT),  # the plain word: one signal of "baseline"
+        ("bаse\u200bline", Verdict.HIT),  # Cyrillic а + zero-width space
+        ("bаѕеlіnе", Verdict.HIT),  # Cyrillic а, ѕ, е, і, е
         ("basement", Verdict.MISSED),  # control: a different word earns nothing
     ],
 )
@@ -111,8 +112,8 @@ def test_misconception_costs_points(grader: OfflineGrader, test_bank: QuestionBa
 @pytest.mark.parametrize(
     ("backfill", "contract", "expected"),
     [
-        ("backfill", "contract", Verdict.PARTIAL),  # the plain words
-        ("backfil", "contrakt", Verdict.PARTIAL),  # one edit each
+        ("backfill", "contract", Verdict.HIT),  # the plain words: one mention earns the point
+        ("backfil", "contrakt", Verdict.HIT),  # one edit each
         ("backpack", "concert", Verdict.MISSED),  # control: different words earn nothing
     ],
 )

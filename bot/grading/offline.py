@@ -31,6 +31,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from bot.grading.concepts import AnswerText, Match, ThesaurusIndex, compile_phrase, tokenize
 from bot.grading.injection import screen
 from bot.grading.model import CriterionResult, Flag, Grade, Verdict, clamp_score
 from bot.grading.text import (
@@ -45,7 +46,8 @@ from bot.grading.text import (
     word_similarity,
     words,
 )
-from content.schema import Criterion, Question
+from content.schema import Criterion, Misconception, Question
+from content.thesaurus import Thesaurus
 
 GRADER_NAME = "offline"
 GRADER_VERSION = "offline-3"
@@ -218,8 +220,10 @@ class OfflineGrader:
 
     name = GRADER_NAME
 
-    def __init__(self, weights: TermWeights | None = None):
+    def __init__(self, weights: TermWeights | None = None, *, thesaurus: Thesaurus | None = None):
         self._weights = weights or TermWeights()
+        self._thesaurus = ThesaurusIndex(thesaurus.groups if thesaurus else ())
+        self._prompt_tokens = lru_cache(maxsize=2048)(lambda prompt: tuple(t.stem for t in tokenize(prompt)[1]))
         # Per grader, not global: the profile depends on these weights.
         self._profile = lru_cache(maxsize=2048)(self._build_profile)
         self._rubric_reference = lru_cache(maxsize=2048)(self._build_rubric_reference)
@@ -281,7 +285,8 @@ class OfflineGrader:
         if length_factor < 1.0:
             flags.add(Flag.TOO_SHORT)
 
-        results = tuple(_judge(c, index) for c in question.rubric)
+        concept_text = self._concept_text(question, screened.text)
+        results = tuple(self._judge(c, concept_text) for c in question.rubric)
         if question.rubric:
             recall = self._reference_recall(question, index)
             coverage = sum(c.weight * r.verdict.credit for c, r in zip(question.rubric, results, strict=True))
@@ -294,11 +299,10 @@ class OfflineGrader:
             recall = reference_similarity(profile, topical_words)
             raw = _reference_only_curve(recall)
 
-        penalty = sum(
-            m.penalty for m in question.misconceptions if any(index.contains_phrase(_phrase_stems(s)) for s in m.signals)
-        )
+        asserted = [m for m in question.misconceptions if self._asserts(m, concept_text)]
+        penalty = sum(m.penalty for m in asserted)
         score = clamp_score(10.0 * raw * prose * length_factor - penalty)
-        feedback = _feedback(question, results, score, recall, flags)
+        feedback = _feedback(question, results, score, recall, flags, asserted)
         return Grade(
             score=score,
             criteria=results,
@@ -311,8 +315,47 @@ class OfflineGrader:
         )
 
     def matches_any(self, text: str, phrases: Iterable[str]) -> bool:
-        index = _AnswerIndex([stem(w) for w in words(text)])
-        return any(index.contains_phrase(_phrase_stems(p)) for p in phrases)
+        """Whether the text asserts any of the phrases (said, and not negated or rejected)."""
+        answer = AnswerText(text)
+        return any(self._positive(answer, p) for p in phrases)
+
+    def asserted_misconceptions(self, question: Question, text: str) -> list[Misconception]:
+        answer = self._concept_text(question, text)
+        return [m for m in question.misconceptions if self._asserts(m, answer)]
+
+    def _concept_text(self, question: Question, text: str) -> AnswerText:
+        """The answer for concept matching, less runs of words copied from the prompt."""
+        answer = AnswerText(text)
+        keep = copied_span_mask([t.stem for t in answer.tokens], self._prompt_tokens(question.prompt))
+        return AnswerText(text, drop=[not k for k in keep]) if not all(keep) else answer
+
+    def _matches(self, answer: AnswerText, phrase: str, *, allow_partial: bool = False) -> list[Match]:
+        found: list[Match] = []
+        for alternative in self._thesaurus.alternatives(compile_phrase(phrase)):
+            found += answer.find(alternative, allow_partial=allow_partial)
+        return found
+
+    def _positive(self, answer: AnswerText, phrase: str) -> Match | None:
+        return next((m for m in self._matches(answer, phrase) if m.complete and not m.negated), None)
+
+    def _asserts(self, misconception: Misconception, answer: AnswerText) -> bool:
+        return any(self._positive(answer, s) for s in misconception.signals)
+
+    def _judge(self, criterion: Criterion, answer: AnswerText) -> CriterionResult:
+        """HIT on one clear, positive mention of any signal; PARTIAL on a near one; quotes the words."""
+        near: Match | None = None
+        for signal in criterion.signals:
+            for match in self._matches(answer, signal, allow_partial=True):
+                if match.negated:
+                    continue
+                if match.complete:
+                    quote = answer.quote(match)
+                    return CriterionResult(criterion.id, Verdict.HIT, evidence=quote, reason=f'you wrote "{quote}"')
+                near = near or match
+        if near is not None:
+            quote = answer.quote(near)
+            return CriterionResult(criterion.id, Verdict.PARTIAL, evidence=quote, reason=f'touched on in "{quote}"')
+        return CriterionResult(criterion.id, Verdict.MISSED, reason="not mentioned")
 
     def _reference_recall(self, question: Question, index: _AnswerIndex) -> float:
         terms, total = self._rubric_reference(question.prompt, question.model_answer)
@@ -342,23 +385,19 @@ def _prose_factor(answer_words: Sequence[str]) -> float:
     return max(0.0, min(1.0, (ratio - PROSE_FLOOR) / (PROSE_FULL - PROSE_FLOOR)))
 
 
-def _judge(criterion: Criterion, index: _AnswerIndex) -> CriterionResult:
-    matched = [s for s in criterion.signals if index.contains_phrase(_phrase_stems(s))]
-    needed = min(2, len(criterion.signals))
-    if len(matched) >= needed:
-        verdict = Verdict.HIT
-    elif matched:
-        verdict = Verdict.PARTIAL
-    else:
-        verdict = Verdict.MISSED
-    evidence = ", ".join(f'"{s}"' for s in matched[:3])
-    reason = f"mentions {evidence}" if matched else "not mentioned"
-    return CriterionResult(criterion.id, verdict, evidence=evidence, reason=reason)
-
-
-def _feedback(question: Question, results: tuple[CriterionResult, ...], score: float, recall: float, flags: set[Flag]) -> str:
+def _feedback(
+    question: Question,
+    results: tuple[CriterionResult, ...],
+    score: float,
+    recall: float,
+    flags: set[Flag],
+    asserted: Sequence[Misconception] = (),
+) -> str:
     """Short notes; the per-criterion lists are rendered from `criteria` by the views."""
     parts: list[str] = []
+    for misconception in asserted:
+        why = f" {misconception.why.rstrip('.')}." if misconception.why else ""
+        parts.append(f"Not quite: the answer says {misconception.claim[0].lower()}{misconception.claim[1:].rstrip('.')}.{why}")
     if Flag.NOT_PROSE in flags:
         parts.append("Write it as sentences that explain how and why; a list of keywords earns little.")
     if Flag.TOO_SHORT in flags:
