@@ -1,0 +1,54 @@
+"""Facts fixed in the bank (issue 14) for fundamentals, CI/CD, CI platform, scripting and developer
+experience: each test reads the bundled question and fails on the text it replaced."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from content.loader import load_bank
+from content.schema import Question
+
+APPLE_SCHEDULE = ["1%", "2%", "5%", "10%", "20%", "50%", "100%"]
+
+
+@pytest.fixture(scope="module")
+def bank() -> dict[str, Question]:
+    return dict(load_bank().questions)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _ios_sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.;:])\s+", " ".join(text.split())) if re.search(r"\bios\b|apple|phased release", s, re.I)]
+
+
+@pytest.mark.parametrize("qid", ["fund-mobile-build-to-all-users", "fund-mobile-crash-during-rollout"])
+def test_ios_phased_release_is_apples_fixed_seven_day_schedule(bank: dict[str, Question], qid: str) -> None:
+    answer = bank[qid].model_answer
+    flat = _flat(answer)
+    assert "seven-day" in flat or "7-day" in flat or "seven days" in flat
+    # Apple's published schedule, in order, in the answer (the old answers only said "seven days").
+    schedule = r",?\s*(?:and |then )?".join(re.escape(p) for p in APPLE_SCHEDULE)
+    assert re.search(schedule, flat), "the answer should give Apple's 1, 2, 5, 10, 20, 50, 100% schedule"
+    assert "30 days" in flat, "pausing is limited to 30 days in total"
+
+
+def test_play_percentages_are_chosen_by_the_developer(bank: dict[str, Question]) -> None:
+    flat = _flat(bank["fund-mobile-build-to-all-users"].model_answer)
+    assert "i choose the percentage" in flat
+    assert "never raises it by itself" in flat
+    # No sentence about iOS may claim developer-chosen 1/10/50-style steps.
+    for sentence in _ios_sentences(bank["fund-mobile-build-to-all-users"].model_answer):
+        assert not re.search(r"\bchoose\b|\bpick\b", sentence, re.I) or "cannot choose" in sentence.lower(), sentence
+
+
+def test_mobile_rubric_rewards_the_store_difference(bank: dict[str, Question]) -> None:
+    question = bank["fund-mobile-build-to-all-users"]
+    criterion = question.criterion("staged-rollout")
+    assert criterion is not None
+    assert "fixed seven-day schedule" in _flat(criterion.description)
+    assert any("ios phased release lets you pick" in m.claim.lower() for m in question.misconceptions)
