@@ -19,6 +19,10 @@ from bot.clock import Clock, SystemClock
 from bot.commands import Commands, CommandServices, Reply
 from bot.config import Settings
 from bot.daily import DailyFlow
+from bot.dashboard.command import DashboardCommand, dashboard_base_url
+from bot.dashboard.data import DashboardData
+from bot.dashboard.links import DashboardLinks
+from bot.dashboard.web import DashboardWeb
 from bot.events import (
     AnswerDeleted,
     AnswerEdited,
@@ -159,6 +163,14 @@ class RepBot:
         )
         self.home = HomePage(self.sessions, self.board)
         self.commands.register(self.interviews.command_spec())
+        secret = settings.dashboard_secret.get_secret_value() if settings.dashboard_secret else None
+        self.dashboard_links = DashboardLinks(self.sessions, self.clock, dt.timedelta(days=settings.dashboard_link_days), secret)
+        self.dashboard = DashboardData(self.sessions, self.bank, self.board, self.reports, self.clock)
+        self.commands.register(
+            DashboardCommand(
+                self.dashboard_links, self.daily, dashboard_base_url(settings.public_url, settings.http_port)
+            ).command_spec()
+        )
         self._stop = asyncio.Event()
         self._http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -192,9 +204,9 @@ class RepBot:
         if grade_in_background:
             self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop), name="grading"))
         if self.settings.http_port is not None:
-            self._http = await serve(
-                make_app(self.metrics, self.queue.depth, self.inbox.depth, self.healthy), self.settings.http_port
-            )
+            app = make_app(self.metrics, self.queue.depth, self.inbox.depth, self.healthy)
+            DashboardWeb(self.dashboard_links, self.dashboard).add_routes(app)  # the team dashboard, same port
+            self._http = await serve(app, self.settings.http_port)
 
     async def healthy(self) -> bool:
         """The database answers; that is what every part of the bot needs."""

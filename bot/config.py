@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     http_port: int | None = None  # /healthz and /metrics when set
 
+    # team dashboard (bot/dashboard/): links are signed with this key; unset = one made and kept in the database
+    public_url: str | None = None  # how people reach REPBOT_HTTP_PORT (behind a reverse proxy: https://host/prefix)
+    dashboard_secret: SecretStr | None = None
+    dashboard_link_days: float = Field(default=7.0, gt=0, le=366)
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -164,6 +169,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (the address people open, e.g. https://repbot.example.com)")
+        return value.rstrip("/")
 
     @classmethod
     def settings_customise_sources(
@@ -191,7 +205,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret value, so logs can be checked and scrubbed."""
         values = [self.llm_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.discord_token]
-        values.append(self.slack_client_secret)
+        values += [self.slack_client_secret, self.dashboard_secret]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
     def masked(self) -> dict[str, str]:

@@ -1,0 +1,208 @@
+"""The team dashboard over HTTP, on SQLite and PostgreSQL: links from the real `dashboard` command,
+what each page shows, and what a bad link, a hostile name or a private channel setting gets."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from aiohttp import ClientSession
+
+from bot.dashboard.links import DashboardLinks, Scope
+from bot.events import CommandInvoked, Person, Place
+from bot.leaderboard import week_start
+from content.loader import QuestionBank
+from storage.db import make_engine, make_sessionmaker
+from tests.dashboard_env import HOSTILE, PARTIAL, URL, WEAK, dashboard_link, seed_history, start_team
+from tests.harness import Team
+
+PAGES = ("", "topics", "questions", "people")
+ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
+
+
+@pytest_asyncio.fixture
+async def seeded(db_url: str, test_bank: QuestionBank, unused_tcp_port: int) -> AsyncIterator[Team]:
+    team = await start_team(db_url, test_bank, unused_tcp_port)
+    try:
+        await seed_history(team, test_bank)
+        yield team
+    finally:
+        await team.close()
+
+
+async def fetch(url: str) -> tuple[int, str, dict[str, str]]:
+    async with ClientSession() as http, http.get(url, allow_redirects=False) as resp:
+        return resp.status, await resp.text(), dict(resp.headers)
+
+
+def tampered(link: str, old: str, new: str) -> str:
+    """The same link with its payload edited and the original signature kept."""
+    base, token = link.rstrip("/").rsplit("/", 1)
+    prefix, payload, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).replace(old.encode(), new.encode())
+    return f"{base}/{prefix}.{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}.{signature}/"
+
+
+async def test_a_link_from_the_command_opens_every_page_with_safe_headers(seeded: Team) -> None:
+    link = await dashboard_link(seeded)
+    for page in PAGES:
+        status, body, headers = await fetch(link + page)
+        assert status == 200, page
+        csp = headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp and "unsafe-inline" not in csp
+        assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
+        assert "<script" not in body.lower()
+        assert 'href="../static/dashboard.css"' in body  # relative: works under a proxy's path prefix
+    status, css, _ = await fetch(link + "../static/dashboard.css")
+    assert status == 200 and "--ink" in css
+    status, _, headers = await fetch(link.rstrip("/"))
+    assert status == 302 and headers["Location"] == link.rstrip("/").rsplit("/", 1)[1] + "/"
+
+
+async def test_a_hostile_display_name_is_text_everywhere(seeded: Team) -> None:
+    link = await dashboard_link(seeded)
+    _, overview, _ = await fetch(link)
+    assert ESCAPED in overview  # on the leaderboards and the streaks
+    for page in PAGES:
+        _, body, _ = await fetch(link + page)
+        assert HOSTILE not in body and "<img" not in body, page
+
+
+async def test_bad_links_get_403_and_show_nothing(seeded: Team) -> None:
+    link = await dashboard_link(seeded)
+    base, token = link.rstrip("/").rsplit("/", 1)
+    prefix, payload, signature = token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    bad = [
+        f"{base}/{prefix}.{payload}.{flipped}/",  # forged signature
+        tampered(link, '"C1"', '"C9"'),  # another channel, original signature
+        f"{base}/v1.{payload}/",
+        f"{base}/not-a-token/",
+        f"{base}/{'v1.' + 'A' * 2000}/",
+        f"{base}/{prefix}.{payload}.%%%%/",
+    ]
+    for url in bad:
+        for page in ("", "questions/1", "people"):
+            status, body, headers = await fetch(url + page)
+            assert status == 403, (url, page)
+            assert "Alice" not in body and "team" not in body and "Content-Security-Policy" in headers
+    assert (await fetch(link))[0] == 200  # the real one still works
+
+    seeded.clock.advance(days=7, seconds=1)  # past the default lifetime
+    status, body, _ = await fetch(link)
+    assert status == 403 and "Alice" not in body
+
+
+async def test_revoke_turns_off_every_link_of_the_workspace_and_only_that_workspace(seeded: Team) -> None:
+    channel_link = await dashboard_link(seeded)
+    workspace_link = await dashboard_link(seeded, "workspace")
+    other = Place("test", "T2", "C2")
+    reply = await seeded.bot.handle(CommandInvoked(other, Person("test", "T2", "zed", "Zed"), "dashboard", (), is_admin=True))
+    found = URL.search(reply.message.text())
+    assert found
+    other_link = found.group(0)
+    for url in (channel_link, workspace_link, other_link):
+        assert (await fetch(url))[0] == 200
+    _, body, _ = await fetch(other_link)
+    assert "Alice" not in body  # another workspace's link sees only its own channel
+    assert (await fetch(tampered(other_link, '"T2","C2"', '"T1","C1"')))[0] == 403
+
+    reply = await seeded.command("boss", "dashboard", "revoke", admin=True)
+    assert "turned off" in reply.message.text() and reply.private
+    assert (await fetch(channel_link))[0] == 403
+    assert (await fetch(workspace_link + "topics"))[0] == 403
+    assert (await fetch(other_link))[0] == 200  # T2 was not revoked
+    assert (await fetch(await dashboard_link(seeded)))[0] == 200  # a new link works again
+
+
+async def test_people_rows_follow_the_channels_report_setting(seeded: Team) -> None:
+    link = await dashboard_link(seeded)
+    _, people, _ = await fetch(link + "people")
+    assert "Alice" in people and ESCAPED in people and "Mock interviews started: 0" in people
+    await seeded.command("boss", "schedule", "set", "details", "off", admin=True)
+    _, people, _ = await fetch(link + "people")
+    assert "Alice" not in people and "Carol" not in people and ESCAPED not in people
+    assert "Per-person rows are turned off" in people
+    # No page ever shows answer text, whatever the setting.
+    for page in (*PAGES, "questions/1", "questions/2"):
+        _, body, _ = await fetch(link + page)
+        assert PARTIAL["test-canary"][:40] not in body and WEAK[:40] not in body, page
+
+
+async def test_question_pages_show_the_rubric_only_after_the_reveal(seeded: Team, test_bank: QuestionBank) -> None:
+    link = await dashboard_link(seeded)
+    canary = test_bank.get("test-canary")
+    assert canary is not None
+    _, listing, _ = await fetch(link + "questions")
+    assert listing.count('href="./questions/') == 5
+    status, closed, _ = await fetch(link + "questions/1")
+    assert status == 200 and "baseline of the old" in closed and canary.model_answer.split()[3] in closed
+    assert 'id="answers">4<' in closed  # four people answered the first question
+    status, still_open, _ = await fetch(link + "questions/5")
+    assert status == 200 and "shown after the question is revealed" in still_open
+    assert "weighted routing" not in still_open  # the model answer's words
+    assert (await fetch(link + "questions/999"))[0] == 404
+    assert (await fetch(link + "questions/abc"))[0] == 404
+
+
+async def test_the_command_is_for_admins_and_says_what_is_missing(
+    db_url: str,
+    test_bank: QuestionBank,
+    clock,
+    chat,  # type: ignore[no-untyped-def]
+) -> None:
+    team = await Team.create(db_url, test_bank, clock, chat)  # no REPBOT_HTTP_PORT
+    try:
+        refused = await team.command("alice", "dashboard")
+        assert "for RepBot admins" in refused.message.text()
+        no_port = await team.command("boss", "dashboard", admin=True)
+        assert "REPBOT_HTTP_PORT" in no_port.message.text() and "/dashboard/" not in no_port.message.text()
+        usage = await team.command("boss", "dashboard", "everything", admin=True)
+        assert "dashboard workspace" in usage.message.text()
+        dm = Place("test", "T1", "dm-boss", is_dm=True)
+        reply = await team.bot.handle(CommandInvoked(dm, team.person("boss"), "dashboard", (), is_admin=True))
+        assert "team channel" in reply.message.text() and "/dashboard/" not in reply.message.text()
+        helped = await team.command("boss", "help", admin=True)
+        assert "dashboard [workspace|revoke]" in helped.message.text()
+    finally:
+        await team.close()
+
+
+async def test_the_signing_key_is_kept_in_the_database_when_none_is_configured(db_url: str, clock) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(db_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        week = dt.timedelta(days=7)
+        first = DashboardLinks(sessions, clock, week)
+        token, expires = await first.issue(Scope("test", "T1", "C1"))
+        assert expires == clock.now() + week
+        # A restart (a new instance) and a second replica both accept it: same key, from the database.
+        again = DashboardLinks(sessions, clock, week)
+        grant = await again.check(token)
+        assert grant is not None and grant.scope == Scope("test", "T1", "C1")
+        # A configured secret signs differently: links made with the database key stop working.
+        configured = DashboardLinks(sessions, clock, week, configured_secret="a configured secret of some length")
+        assert await configured.check(token) is None
+        assert await configured.check((await configured.issue(Scope("test", "T1")))[0]) is not None
+        await again.revoke("test", "T1")
+        await again.revoke("test", "T1")
+        assert await again.generation("test", "T1") == 2 and await first.check(token) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_overview_counts_match_the_database(seeded: Team) -> None:
+    """Participation and the week's leaderboard on the overview, against the core's own reads."""
+    link = await dashboard_link(seeded)
+    _, overview, _ = await fetch(link)
+    channel = await seeded.channel()
+    today = seeded.clock.now().date()
+    rows = await seeded.bot.board.period(channel.id, week_start(today))
+    for i, row in enumerate(rows, 1):
+        name = row.name.replace("<", "&lt;").replace(">", "&gt;")
+        assert f'<tr><td>{i}</td><td class="name">{name}</td><td class="num">{row.points}</td>' in overview
+    report = await seeded.bot.reports.report(channel.id, week_start(today), today, "week")
+    assert report.participation is not None
+    assert f'<p class="big">{100 * report.participation:.0f}%</p>' in overview
