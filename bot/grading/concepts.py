@@ -62,7 +62,8 @@ _NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "none"
 _REJECTING = frozenset(
     stem(w)
     for w in """avoid avoiding skip skipping bypass bypassing ignore ignoring disable disabling forbid ban banned
-    prevent preventing stop stopping abandon drop dropping eliminate eliminating resist refuse reject rejecting""".split()
+    prevent preventing stop stopping abandon drop dropping eliminate eliminating resist refuse reject rejecting
+    tempting tempted""".split()
 )
 # Phrases before a stretch that say it is the wrong thing to do.
 _REJECTING_PHRASES = (
@@ -101,6 +102,8 @@ _REJECTING_AFTER = (
     ("never", "works"),
     ("fallacy",),
 )
+# A clause that starts with one of these may judge the one before it.
+_BACK_REFERENCES = frozenset({"that", "this", "which", "it", "both"})
 # Words that end the reach of a negation inside a clause.
 _CONTRAST = frozenset({"but", "however", "instead", "whereas", "although", "though", "yet", "so", "because", "then", "which"})
 NEGATION_REACH = 6
@@ -309,12 +312,26 @@ class AnswerText:
 
     def negated(self, start: int, end: int) -> bool:
         """Whether the stretch [start, end) is said against: negated, rejected or judged wrong."""
-        flips = self._negated[start]
-        clause = self.tokens[end - 1].clause
-        after = [t.word for t in self.tokens[end : end + NEGATION_REACH] if t.clause == clause]
-        if any(_starts_with(after, i, phrase) for phrase in _REJECTING_AFTER for i in range(len(after))):
-            flips += 1
-        return flips % 2 == 1
+        if self._negated[start] % 2 == 1:
+            return True
+        # A judgement after the stretch rejects it whatever came before ("tempting to X, but that's wrong").
+        after = self._judged_with(end)
+        return any(_starts_with(after, i, phrase) for phrase in _REJECTING_AFTER for i in range(len(after)))
+
+    def _judged_with(self, end: int) -> list[str]:
+        """Words after a stretch that can judge it: the rest of its clause, or a next clause about it
+        ("..., but that's exactly wrong", "... - which is a mistake")."""
+        if end >= len(self.tokens):
+            return []
+        clause, sentence = self.tokens[end - 1].clause, self.tokens[end - 1].sentence
+        following = [t for t in self.tokens[end : end + NEGATION_REACH + 3] if t.sentence == sentence]
+        same = [t.word for t in following if t.clause == clause]
+        rest = [t.word for t in following if t.clause != clause]
+        while rest and rest[0] in ("but", "and"):
+            rest = rest[1:]
+        if rest and rest[0] in _BACK_REFERENCES:
+            return same + rest
+        return same
 
     def _negation_marks(self) -> list[int]:
         """For each token, how many negations reach it from earlier in its clause."""

@@ -23,6 +23,7 @@ class Flag(StrEnum):
     TOO_SHORT = "too_short"
     OFFLINE_FALLBACK = "offline_fallback"
     MANUAL = "manual"
+    POINTS_KEPT = "points_kept"  # graded after feedback went out: better feedback, same points
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,7 +270,8 @@ class OfflineGrader:
         if not any(on_topic):
             on_topic = [True] * len(sentences)
         substantive = [w for s, t in zip(sentences, on_topic, strict=True) if t for w in s]
-        content_count = sum(1 for w in substantive if w not in STOPWORDS)
+        # Distinct words: saying the same thing three times is not a longer answer.
+        content_count = len({stem(w) for w in substantive if w not in STOPWORDS})
         if question.rubric:
             prose = _prose_factor(substantive)
             length_factor = min(1.0, content_count / MIN_CONTENT_WORDS)
@@ -404,12 +405,15 @@ def _feedback(
         parts.append("The answer is very short; say how and why, not only what.")
     if Flag.INJECTION_SUSPECTED in flags:
         parts.append("Parts of the answer addressed the grader rather than the question and were ignored.")
-    weakest = next((r for r in results if r.verdict is Verdict.MISSED), None) or next(
-        (r for r in results if r.verdict is Verdict.PARTIAL), None
-    )
+    # Only a point the answer did not make at all is sent to study: never one it covered.
+    weakest = next((r for r in results if r.verdict is Verdict.MISSED), None)
     criterion = question.criterion(weakest.criterion_id) if weakest else None
+    touched = next((r for r in results if r.verdict is Verdict.PARTIAL), None)
+    touched_criterion = question.criterion(touched.criterion_id) if touched else None
     if criterion is not None:
         parts.append(f"Study next: {criterion.description.rstrip('.')}.")
+    elif touched_criterion is not None:
+        parts.append(f"Go one step further on: {touched_criterion.description.rstrip('.')}.")
     elif not question.rubric and recall < 0.5:
         parts.append("Compare your answer with the model answer at the reveal; key points were missing.")
     if not parts:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.grading.model import Grade
+from bot.grading.model import Flag, Grade
 from bot.history import answered_days, daily_post_days
 from bot.points import set_answer_points
 from bot.scoring import PointsRule, points_for
@@ -149,6 +149,11 @@ class GradingQueue:
                 answer = await self._owned(session, job)
                 if answer is None:
                     return False
+                # Once feedback went out, later messages still earn better feedback (a learning
+                # loop) but not points: otherwise pasting the feedback back in would raise the score.
+                points_kept = await self._feedback_delivered(session, answer)
+                if points_kept:
+                    grade = replace(grade, flags=grade.flags | {Flag.POINTS_KEPT})
                 await session.execute(
                     update(GradeRow).where(GradeRow.answer_id == answer.id, GradeRow.current.is_(True)).values(current=False)
                 )
@@ -158,12 +163,23 @@ class GradingQueue:
                 answer.lease_until = None
                 answer.notify_pending = True
                 answer.updated_at = now
-                await self.award(
-                    session, answer, grade.score, reason="grade", key=f"a{answer.id}:r{answer.revision}:grade", now=now
-                )
+                if not points_kept:
+                    await self.award(
+                        session, answer, grade.score, reason="grade", key=f"a{answer.id}:r{answer.revision}:grade", now=now
+                    )
                 return True
         except IntegrityError:
             return False  # this revision already has its grade: someone else finished first
+
+    @staticmethod
+    async def _feedback_delivered(session: AsyncSession, answer: Answer) -> bool:
+        """Whether feedback on an earlier revision of this answer reached the person."""
+        if answer.post_id is None or answer.revision <= 1 or answer.notify_pending:
+            return False
+        earlier = await session.scalar(
+            select(func.count()).select_from(GradeRow).where(GradeRow.answer_id == answer.id, GradeRow.revision < answer.revision)
+        )
+        return bool(earlier)
 
     async def award(
         self, session: AsyncSession, answer: Answer, score: float, *, reason: str, key: str, now: dt.datetime
