@@ -1,0 +1,90 @@
+"""Facts fixed in the bank (issue 14) for build systems, artifacts, supply-chain security, containers,
+infrastructure as code and client releases: each test reads the bundled question and fails on the
+text it replaced."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from content.loader import load_bank
+from content.schema import Question
+
+# The regular expression semver.org publishes for SemVer 2.0.0.
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+
+@pytest.fixture(scope="module")
+def bank() -> dict[str, Question]:
+    return dict(load_bank().questions)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _version_script(answer: str) -> str:
+    match = re.search(r"```bash\n(.*?)```", answer, re.S)
+    assert match, "the version-stamp model answer should contain its bash script"
+    return match.group(1)
+
+
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None, reason="needs git and bash")
+def test_version_stamp_script_prints_valid_semver_on_dirty_trees(bank: dict[str, Question], tmp_path: Path) -> None:
+    """The old script appended ".dirty" after the patch number (1.4.0.dirty), which is not SemVer."""
+    script = _version_script(bank["art-build-version-stamp"].model_answer)
+    env = {**os.environ, "CI_BRANCH": "feature/login", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, env=env)
+
+    def version() -> str:
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True, text=True, env=env)
+        return out.stdout.strip()
+
+    git("init", "-q")
+    git("-c", "user.email=a@example.com", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "one")
+    git("tag", "v1.4.0")
+    (tmp_path / "f").write_text("x")
+    git("add", "f")
+    seen = {"dirty exact tag": version()}
+    git("-c", "user.email=a@example.com", "-c", "user.name=a", "commit", "-q", "-m", "two")
+    seen["clean after tag"] = version()
+    (tmp_path / "f").write_text("y")
+    seen["dirty after tag"] = version()
+    for case, value in seen.items():
+        assert SEMVER.match(value), f"{case}: {value!r} is not valid SemVer"
+    assert seen["dirty exact tag"] == "1.4.0+dirty"
+    assert seen["clean after tag"].startswith("1.4.1-feature-login.1+g")
+    assert seen["dirty after tag"].endswith(".dirty") and "+" in seen["dirty after tag"]
+
+
+def test_version_stamp_answer_puts_dirty_in_build_metadata(bank: dict[str, Question]) -> None:
+    answer = bank["art-build-version-stamp"].model_answer
+    assert 'version="$version.dirty"' not in answer
+    assert "1.4.0+dirty" in answer
+    for example in re.findall(r"\b\d+\.\d+\.\d+[-+][0-9A-Za-z.+-]*[0-9A-Za-z]", answer):
+        assert SEMVER.match(example), f"{example!r} in the model answer is not valid SemVer"
+
+
+def test_remote_cache_question_that_asks_about_test_results_answers_it(bank: dict[str, Question]) -> None:
+    question = bank["build-cache-local-remote-rbe"]
+    assert "test results" in _flat(question.prompt)
+    answer = _flat(question.model_answer)
+    assert "tests are cached" in answer or "cached test" in answer
+    assert "nocache_test_results" in answer and "external" in answer
+    assert question.criterion("test-results") is not None
+
+
+def test_at_most_two_build_cache_questions_in_build_systems(bank: dict[str, Question]) -> None:
+    cache_centred = [q.id for q in bank.values() if q.category.value == "build-systems" and "remote-cache" in q.tags]
+    assert len(cache_centred) <= 2, cache_centred
