@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest_asyncio
 from aiohttp import ClientSession
@@ -206,3 +207,9 @@ async def test_overview_counts_match_the_database(seeded: Team) -> None:
     report = await seeded.bot.reports.report(channel.id, week_start(today), today, "week")
     assert report.participation is not None
     assert f'<p class="big">{100 * report.participation:.0f}%</p>' in overview
+
+
+def test_ci_installs_chromium_and_requires_the_browser_tests() -> None:
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    assert "apt-get install" in ci and "chromium" in ci and "REPBOT_REQUIRE_BROWSER=1" in ci
+    assert ci.index("REPBOT_REQUIRE_BROWSER=1") < ci.index("make test")

@@ -311,7 +311,9 @@ class DashboardData:
                 )
             )
         out.sort(key=lambda r: (r.average, r.category))
-        return Topics([since + dt.timedelta(weeks=i) for i in range(TOPIC_WEEKS)], out)
+        weeks = [since + dt.timedelta(weeks=i) for i in range(TOPIC_WEEKS)]
+        first = min((w for r in out for w in r.by_week), default=this_week)
+        return Topics([w for w in weeks if w >= first], out)  # a young team's map starts at its first week
 
     # -- questions ---------------------------------------------------------------------------
 
