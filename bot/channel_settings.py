@@ -50,7 +50,8 @@ def _on_off(word: str) -> bool:
     raise Invalid("Say `on` or `off`.")
 
 
-def parse_schedule(args: Sequence[str], channel: Channel) -> Change:
+def parse_schedule(args: Sequence[str], channel: Channel, today: dt.date | None = None) -> Change:
+    """`today` is the channel's local day: skipping a day that has already passed would do nothing."""
     if not args:
         raise Invalid(SCHEDULE_USAGE)
     verb, rest = args[0].lower(), [a.strip() for a in args[1:]]
@@ -60,6 +61,8 @@ def parse_schedule(args: Sequence[str], channel: Channel) -> Change:
         return Change({"paused": False}, "Resumed: questions are posted on schedule again.")
     if verb in ("skip", "unskip"):
         day = _date(rest)
+        if verb == "skip" and today is not None and day < today:
+            raise Invalid(f"{day:%a %d %b %Y} has already passed; skip today or a later day.")
         days = set(channel.skip_days or [])
         days = days | {day.isoformat()} if verb == "skip" else days - {day.isoformat()}
         return Change({"skip_days": sorted(days)}, f"{'Skipping' if verb == 'skip' else 'Not skipping'} {day:%a %d %b %Y}.")

@@ -18,7 +18,7 @@ from bot.grade_admin import GradeAdmin, GradeAdminError
 from bot.leaderboard import Leaderboard, month_start, week_start
 from bot.messages import Context, Fields, Header, Message, Section, message, text_message
 from bot.reports import Reports, export_file, report_message
-from bot.views import help_message, leaderboard_message
+from bot.views import help_message, leaderboard_message, plural
 from storage.db import transaction
 from storage.models import Channel, Member
 from storage.repo import get_or_create_member
@@ -52,6 +52,8 @@ class CommandServices:
     sessions: async_sessionmaker[AsyncSession]
     on_channel_changed: Callable[[Channel], None]
     reviews_due: Callable[[Person], Awaitable[int]] | None = None  # mock-interview reviews waiting
+    # the weekly recap of the week starting on a Monday, still running (bot/recap.py)
+    recap: Callable[[Channel, dt.date], Awaitable[Message | None]] | None = None
     min_answers_for_average: int = 3
 
 
@@ -66,7 +68,9 @@ class Commands:
         self.table: dict[str, Command] = {}
         for cmd in (
             Command("help", "help", "what RepBot can do", self.help),
-            Command("question", "question", "post a question now (or show the open one)", self.question),
+            Command(
+                "question", "question [ID]", "post a question now (or show the open one); admins may name one", self.question
+            ),
             Command(
                 "leaderboard",
                 "leaderboard [week|month|all|average|streak|workspace|teams]",
@@ -92,6 +96,7 @@ class Commands:
                 self.export,
                 admin=True,
             ),
+            Command("recap", "recap", "this week's recap so far: leaderboard and chart", self.recap, admin=True),
             Command("grade", "grade set ANSWER_ID SCORE [reason]", "set a grade by hand", self.grade, admin=True),
             Command("regrade", "regrade ANSWER_ID [reason]", "grade an answer again", self.regrade, admin=True),
         ):
@@ -118,12 +123,17 @@ class Commands:
         return Reply(help_message(rows))
 
     async def question(self, event: CommandInvoked) -> Reply:
+        wanted = event.args[0] if event.args else None
+        if wanted is not None and not event.is_admin:
+            return Reply(text_message("Choosing the question is for RepBot admins; `question` alone posts the next one."))
+        if wanted is not None and not self._s.daily.has_question(wanted):
+            return Reply(text_message(f"There is no question '{wanted[:60]}'. `repbot content list` shows the ids."))
         channel = await self._s.daily.ensure_channel(event.place)
         if await self._s.daily.open_post(channel.id) is not None:
             return Reply(
                 text_message("A question is open in this channel: answer it in its thread. An admin can `reveal` it to move on.")
             )
-        posted = await self._s.daily.post_extra(channel.id)
+        posted = await self._s.daily.post_extra(channel.id, wanted)
         if posted is None:
             return Reply(text_message("Someone else just posted a question here; answer that one."))
         return Reply(text_message("Posted a question. Answer in its thread."))
@@ -148,7 +158,9 @@ class Commands:
         if kind in ("average", "avg"):
             minimum = self._s.min_answers_for_average
             rows = await board.by_average(channel.id, month_start(today), min_answers=minimum)
-            lines = "\n".join(f"{i}. {r.name} — {r.average:.1f} avg ({r.answers} answers)" for i, r in enumerate(rows, 1))
+            lines = "\n".join(
+                f"{i}. {r.name} — {r.average:.1f} avg ({plural(r.answers, 'answer')})" for i, r in enumerate(rows, 1)
+            )
             text = lines or f"Nobody has {minimum}+ graded answers this month yet."
             return Reply(
                 message(
@@ -171,7 +183,7 @@ class Commands:
         if kind in ("teams", "channels"):
             teams = await board.teams(event.place.platform, event.place.workspace, month_start(today))
             lines = "\n".join(
-                f"{i}. #{t.channel} — {t.points} pts, {t.people} people, "
+                f"{i}. #{t.channel} — {plural(t.points, 'pt')}, {plural(t.people, 'person', 'people')}, "
                 f"{(t.points / t.people if t.people else 0):.1f} per person, avg {('—' if t.average is None else f'{t.average:.1f}')}"
                 for i, t in enumerate(teams, 1)
             )
@@ -254,7 +266,7 @@ class Commands:
         if not event.args:
             return Reply(message(Header("Schedule"), Fields(tuple(describe(channel))), tags=("schedule",)))
         try:
-            change = parse_schedule(event.args, channel)
+            change = parse_schedule(event.args, channel, self._today(channel))
         except Invalid as exc:
             return Reply(text_message(str(exc)))
         updated = await self._apply(channel.id, change.values)
@@ -302,15 +314,28 @@ class Commands:
         channel = await self._s.daily.ensure_channel(event.place)
         args = [a.lower() for a in event.args]
         fmt = "json" if "json" in args else "csv"
-        since = dt.date(1970, 1, 1)
+        since: dt.date | None = None
         if "since" in args and args.index("since") + 1 < len(args):
             try:
                 since = dt.date.fromisoformat(args[args.index("since") + 1])
             except ValueError:
                 return Reply(text_message("Use `export [csv|json] [since YYYY-MM-DD]`."))
-        rows = await self._s.reports.export_rows(channel.id, since)
-        file = export_file(rows, fmt, f"repbot-{channel.channel_ref}-{since.isoformat()}")
-        return Reply(message(Section.of(f"{len(rows)} answers since {since.isoformat()}."), file, tags=("export",)))
+        rows = await self._s.reports.export_rows(channel.id, since or dt.date.min)
+        # Named after the day it was taken (and the first day asked for), never a placeholder date.
+        stem = f"repbot-{channel.channel_ref}-{self._today(channel).isoformat()}"
+        if since is not None:
+            stem += f"-since-{since.isoformat()}"
+        period = f"since {since.isoformat()}" if since is not None else "in all"
+        file = export_file(rows, fmt, stem)
+        return Reply(message(Section.of(f"{plural(len(rows), 'answer')} {period}."), file, tags=("export",)))
+
+    async def recap(self, event: CommandInvoked) -> Reply:
+        channel = await self._s.daily.ensure_channel(event.place)
+        monday = week_start(self._today(channel))
+        built = await self._s.recap(channel, monday) if self._s.recap is not None else None
+        if built is None:
+            return Reply(text_message(f"Nothing to recap for the week of {monday:%d %b} yet: no answers or points so far."))
+        return Reply(built)
 
     async def grade(self, event: CommandInvoked) -> Reply:
         args = list(event.args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -52,6 +53,12 @@ class Posted:
     post_id: int
     question_id: str
     ref: MessageRef
+    slot: int = 0
+
+    @property
+    def daily(self) -> bool:
+        """The day's scheduled question (slot 0): the one streaks and the weekly recap follow."""
+        return self.slot == 0
 
 
 class DailyFlow:
@@ -70,6 +77,8 @@ class DailyFlow:
         self._bank = bank
         self._clock = clock
         self._settings = settings
+        # Follow-ups of the day's question posted on demand (the weekly recap); set in bot/app.py.
+        self.on_daily_posted: Callable[[int, dt.date], Awaitable[object]] | None = None
 
     async def ensure_channel(self, place: Place, name: str = "") -> Channel:
         s = self._settings
@@ -94,20 +103,36 @@ class DailyFlow:
                 ),
             )
 
+    def has_question(self, question_id: str) -> bool:
+        return self._bank.get(question_id) is not None
+
     async def post_daily(self, channel_id: int, day: dt.date, question_id: str | None = None) -> Posted | None:
         """The scheduled post for `day` (slot 0); None when another process already has it."""
         return await self._post(channel_id, day, slot=0, question_id=question_id)
 
     async def post_extra(self, channel_id: int, question_id: str | None = None) -> Posted | None:
-        """An extra question now (the `question` command), in the next free slot of today."""
+        """A question now (the `question` command, the console). Once today's post time has passed
+        on a scheduled day with no post yet, it is the day's question; otherwise an extra one in
+        the next free slot, so it never takes the day's slot before its time (the scheduled post
+        and the weekly recap after it still run)."""
+        now = self._clock.now()
         async with self._sessions() as session:
             channel = await session.get(Channel, channel_id)
             assert channel is not None
-            day = schedule_of(channel).local_day(self._clock.now())
+            schedule = schedule_of(channel)
+            day = schedule.local_day(now)
             highest = (
                 await session.execute(select(func.max(Post.slot)).where(Post.channel_id == channel_id, Post.day == day))
             ).scalar()
-        return await self._post(channel_id, day, slot=0 if highest is None else highest + 1, question_id=question_id)
+        due = schedule.is_scheduled(day) and schedule.opens_at(day) <= now
+        slot = 0 if highest is None and due else 1 if highest is None else highest + 1
+        posted = await self._post(channel_id, day, slot=slot, question_id=question_id)
+        if posted is not None and posted.daily and self.on_daily_posted is not None:
+            try:
+                await self.on_daily_posted(channel_id, day)
+            except Exception:  # the question is posted; a failed recap must not look like a failed post
+                log.exception("after-post hook failed for channel %s", channel_id)
+        return posted
 
     async def _post(self, channel_id: int, day: dt.date, slot: int, question_id: str | None = None) -> Posted | None:
         now = self._clock.now()
@@ -123,7 +148,9 @@ class DailyFlow:
             if slot == 0
             else now + dt.timedelta(hours=channel.window_hours)
         )
-        ref = await self._chat.post(place_of(channel), question_message(question, post_id, closes_at, channel.timezone))
+        ref = await self._chat.post(
+            place_of(channel), question_message(question, post_id, closes_at, channel.timezone, extra=slot > 0)
+        )
         root = ref.root
         async with transaction(self._sessions) as session:
             await session.execute(
@@ -141,7 +168,7 @@ class DailyFlow:
         log.info("posted question %s to channel %s for %s", question_id, channel_id, day)
         if self._metrics:
             self._metrics.posts_sent.inc()
-        return Posted(post_id, question_id, root)
+        return Posted(post_id, question_id, root, slot)
 
     async def _claim(
         self, channel_id: int, day: dt.date, slot: int, now: dt.datetime, wanted: str | None = None

@@ -125,6 +125,13 @@ class FeedbackNotifier:
         if row is None or question is None:
             return
         post, channel, member = await self._context(session, answer)
-        msg = feedback_message(question, grade_from_row(row), late=answer.late, points=answer.points_awarded, answer_id=answer.id)
+        msg = feedback_message(
+            question,
+            grade_from_row(row),
+            late=answer.late,
+            points=answer.points_awarded,
+            answer_id=answer.id,
+            extra=post.slot > 0,
+        )
         only_to = None if channel.feedback_public and not answer.private else person_of(member)
         await self._chat.reply(thread_of(channel, post), msg, only_to=only_to)

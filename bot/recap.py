@@ -19,6 +19,7 @@ from bot.leaderboard import Leaderboard, week_start
 from bot.messages import Context, Header, Image, Message, Section, message
 from bot.ports import Chat
 from bot.reports import Reports
+from bot.views import plural
 from storage.db import transaction
 from storage.models import Announcement, Channel
 
@@ -56,8 +57,10 @@ class WeeklyRecap:
         await self._chat.post(place_of(channel), msg)
         return True
 
-    async def build(self, channel: Channel, monday: dt.date) -> Message | None:
+    async def build(self, channel: Channel, monday: dt.date, *, current: bool = False) -> Message | None:
+        """The recap of the week starting `monday`; `current`: the week still running (`recap`)."""
         sunday = monday + dt.timedelta(days=6)
+        period = "this week so far" if current else "last week"
         rows = await self._board.period(channel.id, monday, sunday)
         answers = [r for r in await self._reports.export_rows(channel.id, monday, sunday) if r.score is not None]
         if not rows and not answers:
@@ -68,19 +71,19 @@ class WeeklyRecap:
             per_day[a.day].append(a.score or 0.0)
         counts = [len(per_day[d.isoformat()]) for d in days]
         averages = [sum(v) / len(v) if (v := per_day[d.isoformat()]) else None for d in days]
-        png = week_chart(days, counts, averages)
-        board = "\n".join(f"{i}. {r.name} — {r.points} pts" for i, r in enumerate(rows, 1)) or "No points last week."
+        png = week_chart(days, counts, averages, f"{period.capitalize()}: participation and average score")
+        board = "\n".join(f"{i}. {r.name} — {plural(r.points, 'pt')}" for i, r in enumerate(rows, 1)) or f"No points {period}."
         busiest = max(range(7), key=lambda i: counts[i])
         alt = (
             f"Bar chart of answers per day for the week of {monday:%d %b}: "
             + ", ".join(f"{d:%a} {c}" for d, c in zip(days, counts, strict=True))
-            + f". Busiest day {days[busiest]:%A}. Line of average score per day."
+            + f". Busiest day {days[busiest]:%A}. Line of average score per day, with gaps on days without answers."
         )
         return message(
             Header(f"Weekly recap — week of {monday:%d %b %Y}"),
             Section.of(board),
             Image(png, alt, filename=f"recap-{monday.isoformat()}.png"),
-            Context(f"{sum(counts)} answers last week"),
+            Context(f"{plural(sum(counts), 'answer')} {period}"),
             summary=f"Weekly recap — week of {monday:%d %b}",
             tags=("recap",),
         )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.history import answered_days_by_member, daily_post_days, open_daily_day
 from bot.messages import Attachment, Context, Fields, Header, Message, Section, bold, message
 from bot.streaks import streak
+from bot.views import plural
 from content.loader import QuestionBank
 from storage.models import Answer, Channel, GradeRow, Interview, Member, Post, ScoreEvent
 
@@ -34,6 +35,9 @@ class ExportRow:
     grader: str
     flags: str
     received_at: str
+    answer: str  # the text that was graded (several messages merged)
+    feedback: str
+    graded_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,9 @@ class Reports:
                     grader=grade.grader if grade else "",
                     flags=",".join(grade.flags) if grade else "",
                     received_at=answer.received_at.isoformat(),
+                    answer=answer.text,
+                    feedback=grade.feedback if grade else "",
+                    graded_at=grade.created_at.isoformat() if grade else "",
                 )
             )
         return out
@@ -195,10 +202,12 @@ def report_message(report: Report, *, details: bool) -> Message:
         ),
     ]
     if report.categories:
-        lines = "\n".join(f"{c.category}: {c.average:.1f} ({c.answers} answers)" for c in report.categories)
+        lines = "\n".join(f"{c.category}: {c.average:.1f} ({plural(c.answers, 'answer')})" for c in report.categories)
         blocks.append(Section.of(bold("By topic, weakest first:\n"), lines))
     if details and report.persons:
-        lines = "\n".join(f"{p.name}: {p.answers} answers, avg {_avg(p.average)}, streak {p.streak}" for p in report.persons)
+        lines = "\n".join(
+            f"{p.name}: {plural(p.answers, 'answer')}, avg {_avg(p.average)}, streak {p.streak}" for p in report.persons
+        )
         blocks.append(Section.of(bold("People:\n"), lines))
     elif not details:
         blocks.append(Context("Per-person rows are turned off for this channel."))

@@ -26,9 +26,14 @@ from content.schema import Question
 ANSWER_PRIVATELY = "answer_privately"
 HINT = "hint"
 SKIP = "skip"
+HOW_TO_ANSWER = "answer in the thread, or privately with the button"
+EXTRA_QUESTION = "an extra question: it earns points, but streaks follow the scheduled daily question"
 
 
-def question_message(question: Question, post_id: int, closes_at: dt.datetime | None, timezone: str) -> Message:
+def question_message(
+    question: Question, post_id: int, closes_at: dt.datetime | None, timezone: str, *, extra: bool = False
+) -> Message:
+    """`extra`: not the day's scheduled question, which the message says (no streak from it)."""
     when = ""
     if closes_at is not None:
         local = closes_at.astimezone(ZoneInfo(timezone))
@@ -36,9 +41,8 @@ def question_message(question: Question, post_id: int, closes_at: dt.datetime | 
     return message(
         Header(f"Daily question: {question.title}"),
         Section.of(question.prompt.strip()),
-        Context(
-            f"{question.category.value} · {question.difficulty.value}{when} · answer in the thread, or privately with the button"
-        ),
+        Context(f"{question.category.value} · {question.difficulty.value}{when} · {HOW_TO_ANSWER}"),
+        *((Context(EXTRA_QUESTION),) if extra else ()),
         Buttons(
             (
                 Button(ANSWER_PRIVATELY, "Answer privately", str(post_id)),
@@ -60,11 +64,22 @@ def received_message(truncated_from: int | None, kept: int) -> Message | None:
     )
 
 
-def feedback_message(question: Question, grade: Grade, *, late: bool, points: int, answer_id: int | None = None) -> Message:
+def feedback_message(
+    question: Question, grade: Grade, *, late: bool, points: int, answer_id: int | None = None, extra: bool = False
+) -> Message:
     descriptions = {c.id: c.description.rstrip(".") for c in question.rubric}
     blocks: list = [Section.of(bold(f"{grade.score:g}/10"), f" on “{question.title}”")]
-    hit = [descriptions.get(c.criterion_id, c.criterion_id) for c in grade.criteria if c.verdict is Verdict.HIT]
-    partial = [descriptions.get(c.criterion_id, c.criterion_id) for c in grade.criteria if c.verdict is Verdict.PARTIAL]
+    def said(verdict: Verdict) -> list[str]:
+        # A point counted is shown with the person's own words that earned it.
+        return [
+            descriptions.get(c.criterion_id, c.criterion_id) + (f" (“{_clip(c.evidence)}”)" if c.evidence else "")
+            for c in grade.criteria
+            if c.verdict is verdict
+        ]
+
+    # A score of 0 credits nothing: listing points as covered beside it would contradict it.
+    hit = said(Verdict.HIT) if grade.score > 0 else []
+    partial = said(Verdict.PARTIAL) if grade.score > 0 else []
     missed = [descriptions.get(c.criterion_id, c.criterion_id) for c in grade.criteria if c.verdict is Verdict.MISSED]
     if hit:
         blocks.append(Section.of(bold("Covered: "), "; ".join(hit)))
@@ -76,17 +91,36 @@ def feedback_message(question: Question, grade: Grade, *, late: bool, points: in
     notes = []
     if late:
         notes.append("late answer: graded for feedback, no points")
+    elif Flag.POINTS_KEPT in grade.flags:
+        notes.append(f"points stay {points}, those of your answer when its feedback first went out")
     else:
-        notes.append(f"+{points} point{'s' if points != 1 else ''}")
+        notes.append(f"+{plural(points, 'point')}" + (" (extra question: no streak)" if extra else ""))
     if Flag.NEEDS_REVIEW in grade.flags:
         notes.append("flagged for review")
     if Flag.OFFLINE_FALLBACK in grade.flags:
         notes.append("graded offline while the LLM was unavailable")
-    notes.append(f"graded by {grade.grader}")
+    notes.append(grader_label(grade.grader))
     if answer_id is not None:
         notes.append(f"answer #{answer_id}")
     blocks.append(Context(" · ".join(notes)))
     return message(*blocks, summary=f"Your answer scored {grade.score:g}/10", tags=("feedback",))
+
+
+def _clip(evidence: str, limit: int = 80) -> str:
+    evidence = " ".join(evidence.split())
+    return evidence if len(evidence) <= limit else evidence[: limit - 1].rstrip() + "…"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 point`, `2 points`, `0 answers`: counts people read in sentences."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def grader_label(grader: str) -> str:
+    """Who graded, in words: admin corrections are stored as grader `manual`."""
+    if grader == "manual":
+        return "grade set by an admin"
+    return f"graded by the {grader} grader"
 
 
 def grading_delayed_message() -> Message:
@@ -137,7 +171,7 @@ def leaderboard_message(title: str, rows: Sequence[BoardRow]) -> Message:
             tags=("leaderboard",),
         )
     lines = "\n".join(
-        f"{i}. {r.name} — {r.points} pts ({r.answers} answer{'s' if r.answers != 1 else ''})" for i, r in enumerate(rows, 1)
+        f"{i}. {r.name} — {plural(r.points, 'pt')} ({plural(r.answers, 'answer')})" for i, r in enumerate(rows, 1)
     )
     return message(Header(title), Section.of(lines), summary=title, tags=("leaderboard",))
 

@@ -19,7 +19,7 @@ from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.text import stem, words
 from content.loader import BUNDLED_DIR, _yaml_files, load_file
 from content.schema import AnswerStyle, Question
-from content.thesaurus import load_thesaurus
+from content.thesaurus import Thesaurus, load_thesaurus
 
 OFF_TOPIC = (
     "To bake a good sourdough loaf you feed the starter the night before, mix flour, water and salt, "
@@ -47,9 +47,11 @@ STYLE_ORDER = [
 ]
 
 
-def bank_grader(questions: Sequence[Question]) -> OfflineGrader:
+def bank_grader(questions: Sequence[Question], thesaurus: Thesaurus | None = None) -> OfflineGrader:
     """The offline grader as the bot builds it for the bundled bank."""
-    return OfflineGrader(TermWeights.from_documents(q.model_answer for q in questions), thesaurus=load_thesaurus())
+    return OfflineGrader(
+        TermWeights.from_documents(q.model_answer for q in questions), thesaurus=thesaurus or load_thesaurus()
+    )
 
 
 def generic_stems(questions: Sequence[Question]) -> frozenset[str]:

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from content.thesaurus import PACK_THESAURUS_FILE
 from content.schema import Category, PackSettings, Question, QuestionFile, authoring_problems, bundled_problems
+from content.thesaurus import PACK_THESAURUS_FILE, Thesaurus, load_thesaurus
 
 BUNDLED_DIR = Path(__file__).parent / "bank"
 PACK_SETTINGS_FILE = "pack.yaml"
@@ -29,6 +29,7 @@ class ContentError(Exception):
 class QuestionBank:
     questions: dict[str, Question]
     sources: dict[str, Path] = field(default_factory=dict)
+    thesaurus: Thesaurus = field(default_factory=Thesaurus)  # bundled groups plus the packs'
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -135,7 +136,7 @@ def load_bank(pack_dirs: Iterable[Path] = (), *, bundled_dir: Path = BUNDLED_DIR
     }
     if not kept:
         raise ContentError(["the question bank is empty after applying pack settings"])
-    return QuestionBank(questions=kept, sources={q: sources[q] for q in kept})
+    return QuestionBank(questions=kept, sources={q: sources[q] for q in kept}, thesaurus=load_thesaurus(pack_dirs))
 
 
 def validate_paths(paths: Iterable[Path]) -> list[str]:

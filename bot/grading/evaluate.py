@@ -1,10 +1,16 @@
-"""`repbot grader eval`: grade a CSV of human-graded answers and measure the agreement.
+"""`repbot grader eval`: grade human-graded answers and measure the agreement.
 
-The CSV has the columns question, reference_answer, answer, score and optionally max_score
-(default 5); any other columns are carried through to `--out`. Each distinct (question,
-reference answer) becomes a reference-only Question, every row is graded, the grader's 0-10
-is mapped linearly onto the row's own scale, and the figures come from bot.grading.calibration.
-Rows with a missing or unusable field are reported by line number and skipped, never fatal.
+A CSV row names its question one of two ways:
+- `question_id` (and no reference_answer): a question of the bank; the row is graded against its
+  rubric, as in the bot;
+- `question` + `reference_answer`: a reference-only question. Several references for one question
+  (repeated rows with the same question, or one cell with references separated by `||`) are all
+  used: the answer is scored against the one it matches best.
+Plus `answer`, `score` and optionally `max_score` (default 5); any other columns (e.g. `style`)
+are carried through to `--out`, and a `style` column gets its own table of means. The grader's
+0-10 is mapped linearly onto the row's own scale, and the figures come from
+bot.grading.calibration. Rows with a missing or unusable field are reported by line number and
+skipped, never fatal. The bank's own example answers are rows too (`bank_rows`).
 """
 
 from __future__ import annotations
@@ -27,9 +33,14 @@ from bot.grading.model import Grade, clamp_score
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.text import STOPWORDS, words
 from bot.ports import Grader
+from content.holdout import HOLDOUT_DIR, load_holdout
+from content.loader import QuestionBank
 from content.schema import Question
+from content.thesaurus import Thesaurus
 
-REQUIRED = ("question", "reference_answer", "answer", "score")
+REQUIRED = ("answer", "score")
+REFERENCE_COLUMNS = ("question", "reference_answer")
+REFERENCE_SEPARATOR = "||"
 DEFAULT_MAX_SCORE = 5.0
 OUTPUT_COLUMNS = ("grader_score", "grader_flags", "grader_note")
 # How many rows are in flight at once; the LLM grader has its own, smaller concurrency limit.
@@ -46,6 +57,7 @@ class EvalRow:
     values: dict[str, str]  # every column as read, for --out
     question: str = ""
     reference_answer: str = ""
+    question_id: str = ""  # a bank question; then question/reference_answer are not used
     answer: str = ""
     score: float = 0.0
     max_score: float = DEFAULT_MAX_SCORE
@@ -82,10 +94,12 @@ def read_rows(path: Path) -> list[EvalRow]:
         try:
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in REQUIRED if c not in header]
+            if "question_id" not in header:
+                missing += [c for c in REFERENCE_COLUMNS if c not in header]
             if missing:
                 raise EvalError(
-                    f"{path}: missing column(s) {', '.join(missing)}; the header needs "
-                    f"{', '.join(REQUIRED)} (and optionally max_score)"
+                    f"{path}: missing column(s) {', '.join(missing)}; the header needs answer, score and either "
+                    "question_id (a bank question) or question and reference_answer (and optionally max_score)"
                 )
             rows: list[EvalRow] = []
             start = reader.line_num + 1
@@ -105,7 +119,11 @@ def _parse(line: int, values: dict[str, str], extra: list[str] | None) -> EvalRo
 
     if extra and any(x.strip() for x in extra):
         return skip("more fields than the header has columns")
-    empty = [c for c in REQUIRED if not values.get(c, "").strip()]
+    # A row with its own reference answer is graded against it; question_id then only labels it
+    # (public data sets number their questions that way).
+    question_id = "" if values.get("reference_answer", "").strip() else values.get("question_id", "").strip()
+    needed = REQUIRED if question_id else (*REFERENCE_COLUMNS, *REQUIRED)
+    empty = [c for c in needed if not values.get(c, "").strip()]
     if empty:
         return skip(f"missing {', '.join(empty)}")
     try:
@@ -124,8 +142,9 @@ def _parse(line: int, values: dict[str, str], extra: list[str] | None) -> EvalRo
     return EvalRow(
         line=line,
         values=values,
-        question=values["question"].strip(),
-        reference_answer=values["reference_answer"].strip(),
+        question=values.get("question", "").strip(),
+        reference_answer=values.get("reference_answer", "").strip(),
+        question_id=question_id,
         answer=values["answer"].strip(),
         score=score,
         max_score=max_score,
@@ -182,57 +201,115 @@ def select_split(rows: Sequence[EvalRow], split: str) -> list[EvalRow]:
     order: dict[tuple[str, str], int] = {}
     for row in rows:
         if row.problem is None:
-            order.setdefault((row.question, row.reference_answer), len(order))
+            order.setdefault(question_key(row), len(order))
     wanted = 0 if split == "dev" else 1
     # Skipped rows stay in every split, so they are still reported by line number.
-    return [r for r in rows if r.problem is not None or order[(r.question, r.reference_answer)] % 2 == wanted]
+    return [r for r in rows if r.problem is not None or order[question_key(r)] % 2 == wanted]
 
 
-def questions_for(rows: Iterable[EvalRow]) -> dict[tuple[str, str], Question]:
-    """One reference-only Question per distinct (question, reference answer)."""
-    questions: dict[tuple[str, str], Question] = {}
+def question_key(row: EvalRow) -> tuple[str, str]:
+    """What a row is graded against: a bank id, or a question's text (with all its references)."""
+    return ("id", row.question_id) if row.question_id else ("text", row.question)
+
+
+def references_of(row: EvalRow) -> list[str]:
+    return [r.strip() for r in row.reference_answer.split(REFERENCE_SEPARATOR) if r.strip()]
+
+
+def with_bank(rows: Sequence[EvalRow], bank: QuestionBank | None) -> list[EvalRow]:
+    """Rows whose question_id the bank does not have are skipped, saying so."""
+    out: list[EvalRow] = []
     for row in rows:
-        key = (row.question, row.reference_answer)
-        if row.problem is None and key not in questions:
-            # model_construct, not validation: a team's CSV legitimately holds references like
-            # "By reference." that the bank's length minimums (written for authored questions) reject.
-            questions[key] = Question.model_construct(
-                id=f"eval-{len(questions) + 1}",
-                title=row.question[:150],
-                prompt=row.question,
+        if row.problem is None and row.question_id and (bank is None or bank.get(row.question_id) is None):
+            row = EvalRow(line=row.line, values=row.values, problem=f"question_id '{row.question_id}' is not in the bank")
+        out.append(row)
+    return out
+
+
+def questions_for(rows: Iterable[EvalRow], bank: QuestionBank | None = None) -> dict[tuple[str, str], list[Question]]:
+    """The question(s) each row is graded against: the bank question, or one reference-only
+    Question per distinct reference of the question text."""
+    references: dict[tuple[str, str], list[str]] = {}
+    questions: dict[tuple[str, str], list[Question]] = {}
+    for row in rows:
+        if row.problem is not None:
+            continue
+        key = question_key(row)
+        if row.question_id:
+            question = bank.get(row.question_id) if bank is not None else None
+            if question is not None:
+                questions[key] = [question]
+            continue
+        known = references.setdefault(key, [])
+        known += [r for r in references_of(row) if r not in known]
+    for key, texts in references.items():
+        # model_construct, not validation: a team's CSV legitimately holds references like
+        # "By reference." that the bank's length minimums (written for authored questions) reject.
+        questions[key] = [
+            Question.model_construct(
+                id=f"eval-{len(questions) + 1}-{n}",
+                title=key[1][:150],
+                prompt=key[1],
                 rubric=[],
                 misconceptions=[],
-                model_answer=row.reference_answer,
+                model_answer=text,
                 follow_ups=[],
                 hints=[],
                 common_mistakes=[],
             )
+            for n, text in enumerate(texts, start=1)
+        ]
     return questions
 
 
-def offline_grader_for(rows: Sequence[EvalRow], bank_answers: Iterable[str] = ()) -> OfflineGrader:
+def offline_grader_for(
+    rows: Sequence[EvalRow], bank_answers: Iterable[str] = (), *, thesaurus: Thesaurus | None = None
+) -> OfflineGrader:
     """Term rarity from the bank plus the file's own reference answers (never from the grades)."""
-    references = {r.reference_answer for r in rows if r.problem is None}
-    return OfflineGrader(TermWeights.from_documents([*bank_answers, *sorted(references)]))
+    references = {r for row in rows if row.problem is None for r in references_of(row)}
+    return OfflineGrader(TermWeights.from_documents([*bank_answers, *sorted(references)]), thesaurus=thesaurus)
+
+
+BANK_SETS = ("calibration", "holdout")
+
+
+def bank_rows(bank: QuestionBank, which: str, *, holdout_dir: Path = HOLDOUT_DIR) -> list[EvalRow]:
+    """The bank's example answers as rows (0-10 scale, with a style column): `calibration`, the
+    answers in the questions (the offline grader is tuned on them and the LLM sees them as anchors),
+    or `holdout`, answers kept aside that nothing is tuned on."""
+    if which not in BANK_SETS:
+        raise EvalError(f"unknown set '{which}' (use {', '.join(BANK_SETS)})")
+    rows: list[EvalRow] = []
+    if which == "calibration":
+        examples = [(q.id, a.style.value, a.text, a.expected) for q in bank.all() for a in q.calibration]
+    else:
+        examples = [(e.question, e.style.value, e.text, e.expected) for e in load_holdout(holdout_dir)]
+    for number, (question_id, style, text, expected) in enumerate(examples, start=2):
+        values = {"question_id": question_id, "style": style, "answer": text, "score": f"{expected:g}", "max_score": "10"}
+        rows.append(_parse(number, values, extra=None))
+    return with_bank(rows, bank)
 
 
 async def evaluate(
     rows: Sequence[EvalRow],
     grader: Grader,
     *,
+    bank: QuestionBank | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Grade every gradeable row and compare with the human scores."""
     started = time.perf_counter()
-    questions = questions_for(rows)
+    questions = questions_for(rows, bank)
     gradeable = [r for r in rows if r.problem is None]
     results: dict[int, Graded] = {}
 
     async def one(row: EvalRow) -> Graded:
         try:
-            grade = await grader.grade(questions[(row.question, row.reference_answer)], row.answer)
+            # Several references: the answer is measured against the one it matches best.
+            grades = [await grader.grade(q, row.answer) for q in questions[question_key(row)]]
         except GradingUnavailable as exc:
             return Graded(row, error=str(exc))
+        grade = max(grades, key=lambda g: g.score)
         return Graded(row, grade=grade, scaled=round(grade.score / 10.0 * row.max_score, 3))
 
     for start in range(0, len(gradeable), BATCH):
@@ -303,6 +380,26 @@ def format_report(report: Report) -> list[str]:
             "confusion (rows: human, columns: grader, rounded):",
             *format_confusion(figures.confusion).splitlines(),
         ]
+    lines += _style_table(report)
     lines += [f"line {r.line}: skipped, {r.problem}" for r in report.skipped]
     lines += [f"line {g.row.line}: not graded, {g.error}" for g in report.failed]
+    return lines
+
+
+def _style_table(report: Report) -> list[str]:
+    """Mean human and grader score per answer style, when the rows have a `style` column."""
+    by_style: dict[str, list[tuple[float, float]]] = {}
+    for g in report.rows:
+        style = g.row.values.get("style", "").strip()
+        if style and g.scaled is not None:
+            by_style.setdefault(style, []).append(
+                (g.row.score / g.row.max_score * report.scale, g.scaled / g.row.max_score * report.scale)
+            )
+    if not by_style:
+        return []
+    lines = [f"{'style':14} {'n':>4} {'human':>6} {'grader':>6} {'diff':>6}"]
+    for style, pairs in sorted(by_style.items()):
+        human = sum(h for h, _ in pairs) / len(pairs)
+        machine = sum(m for _, m in pairs) / len(pairs)
+        lines.append(f"{style:14} {len(pairs):4d} {human:6.2f} {machine:6.2f} {machine - human:+6.2f}")
     return lines

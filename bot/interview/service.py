@@ -123,6 +123,11 @@ class InterviewService:
         # the row lock does the same across replicas on PostgreSQL.
         self._lock = asyncio.Lock()
 
+    @property
+    def quiet_period(self) -> dt.timedelta:
+        """How long an answer waits for more messages before it is graded (without `done`)."""
+        return self._settings.quiet_period
+
     def command_spec(self) -> Command:
         return Command(
             "interview",
@@ -165,6 +170,8 @@ class InterviewService:
                     return None  # a redelivered message
                 member = await self._member(session, event.person)
                 interview = await store.open_interview(session, member.id)
+                if interview is None and (found := await store.open_interview_of(session, event.person)) is not None:
+                    interview, member = found
                 if interview is None:
                     words = event.text.split()
                     if not words or words[0].lower().lstrip("/") != "interview":
@@ -275,8 +282,7 @@ class InterviewService:
 
     async def in_interview(self, person: Person) -> bool:
         async with self._sessions() as session:
-            member = await store.find_member(session, person)
-            return member is not None and await store.open_interview(session, member.id, lock=False) is not None
+            return await store.open_interview_of(session, person, lock=False) is not None
 
     # -- flows ---------------------------------------------------------------------------------
 

@@ -31,6 +31,24 @@ async def open_interview(session: AsyncSession, member_id: int, *, lock: bool = 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def open_interview_of(session: AsyncSession, person: Person, *, lock: bool = True) -> tuple[Interview, Member] | None:
+    """The person's open interview under any workspace of the platform (latest first). A Discord
+    DM has no guild, so `/repbot interview` in a server and the DMs that answer it reach the bot
+    as two workspaces of one user id."""
+    query = (
+        select(Interview, Member)
+        .join(Member, Member.id == Interview.member_id)
+        .where(Member.platform == person.platform, Member.user_ref == person.user_id, Interview.status.in_(OPEN))
+        .order_by(Interview.updated_at.desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None or not lock:
+        return None if row is None else (row[0], row[1])
+    interview = await locked_interview(session, row[0].id)
+    return (interview, row[1]) if interview is not None else None
+
+
 async def locked_interview(session: AsyncSession, interview_id: int) -> Interview | None:
     return (await session.execute(select(Interview).where(Interview.id == interview_id).with_for_update())).scalar_one_or_none()
 
