@@ -12,9 +12,12 @@ from adapters.base import PlatformAdapter
 from adapters.router import ChatRouter
 from bot.app import RepBot
 from bot.config import Settings
+from bot.supervise import Fatal
 from content.loader import QuestionBank
 
 log = logging.getLogger(__name__)
+
+STOP_SECONDS = 10.0  # per adapter; orchestrators send SIGKILL after about 10-30 s
 
 
 def build_adapters(settings: Settings) -> list[PlatformAdapter]:
@@ -40,23 +43,47 @@ def freeze_startup_heap() -> None:
 
 
 async def run_platforms(settings: Settings, bank: QuestionBank, stop: asyncio.Event | None = None) -> int:
-    adapters = build_adapters(settings)
-    bot = RepBot(settings, ChatRouter({a.platform: a.chat for a in adapters}), bank=bank)
+    """Run until SIGINT/SIGTERM (or `stop`): 0. A failure no restart can fix: its one line, then 1.
+
+    Start-up (schema, connecting to each platform) races the stop signal, so a SIGTERM ends the
+    process within seconds in every state, connected or still retrying."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    await bot.start()
     try:
+        adapters = build_adapters(settings)
+    except ValueError as exc:  # a missing or contradicting setting: the message names it
+        raise Fatal(str(exc), exit_code=2) from None
+    bot = RepBot(settings, ChatRouter({a.platform: a.chat for a in adapters}), bank=bank)
+
+    async def start_all() -> None:
+        await bot.start()
         for adapter in adapters:
             await adapter.start(bot)
             log.info("%s adapter started", adapter.platform)
         freeze_startup_heap()
-        await stop.wait()
+
+    startup = asyncio.create_task(start_all(), name="start-up")
+    stopped = asyncio.create_task(stop.wait())
+    failed = asyncio.create_task(bot.supervisor.failed.wait())
+    try:
+        await asyncio.wait({startup, stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+        if startup.done():
+            startup.result()  # a start-up error propagates (Fatal: one line, see bot/cli.py)
+            await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+        elif stop.is_set():
+            log.info("stop requested during start-up")
     finally:
-        for adapter in adapters:
-            with contextlib.suppress(Exception):
-                await adapter.stop()
+        for task in (startup, stopped, failed):
+            task.cancel()
+        await asyncio.gather(startup, stopped, failed, return_exceptions=True)
+        for adapter in reversed(adapters):
+            try:
+                async with asyncio.timeout(STOP_SECONDS):
+                    await adapter.stop()
+            except Exception:  # noqa: BLE001 - the others must still stop
+                log.warning("%s adapter did not stop cleanly", adapter.platform, exc_info=True)
         await bot.stop()
-    return 0
+    return 1 if bot.supervisor.fatal is not None else 0

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.backfill import open_question_threads
 from bot.clock import Clock, SystemClock
 from bot.commands import Commands, CommandServices, Reply
 from bot.config import Settings
@@ -39,6 +40,7 @@ from bot.grade_admin import GradeAdmin
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.queue import GradingQueue
 from bot.grading.worker import GradingWorker, WorkerSettings
+from bot.health import Check, Health, WatchedGrader, database_check, oldest_due_seconds
 from bot.home import HomePage
 from bot.http import make_app, serve
 from bot.inbox import AnswerInbox, InboxSettings
@@ -53,6 +55,7 @@ from bot.recap import WeeklyRecap
 from bot.reminders import StreakReminders
 from bot.reports import Reports
 from bot.schedule import Scheduler
+from bot.supervise import Supervisor
 from bot.views import ANSWER_PRIVATELY, HINT, SKIP, received_message
 from content.loader import QuestionBank, load_bank
 from storage.db import ensure_inbox_file, ensure_schema, inbox_url, make_engine, make_sessionmaker, transaction
@@ -60,6 +63,9 @@ from storage.models import Post
 from storage.repo import first_time_seen
 
 log = logging.getLogger(__name__)
+
+# A due answer waiting longer than this for a grade means grading is not keeping up (or stuck).
+QUEUE_STALE_SECONDS = 300.0
 
 
 def offline_grader_for(bank: QuestionBank) -> OfflineGrader:
@@ -86,12 +92,8 @@ class RepBot:
         bank: QuestionBank | None = None,
         grader: Grader | None = None,
         engine: AsyncEngine | None = None,
-        channel_quiet_seconds: float | None = None,
     ):
-        """`channel_quiet_seconds` overrides the quiet period for channel answers only (the console,
-        where an empty line sends a finished answer); DM interviews keep the configured one."""
         self.settings = settings
-        self._channel_quiet = settings.quiet_period_seconds if channel_quiet_seconds is None else channel_quiet_seconds
         self.chat = chat
         self.clock = clock or SystemClock()
         self.bank = bank or load_bank(settings.content_dirs)
@@ -100,11 +102,14 @@ class RepBot:
         self.sessions = make_sessionmaker(self.engine)
         self.metrics = Metrics()
         self.offline = offline_grader_for(self.bank)
-        self.grader = grader or build_grader(settings, self.offline)
+        self.grader = WatchedGrader(grader or build_grader(settings, self.offline), self.clock)
+        # Background tasks restart when they die; a Fatal one stops the process (bot/supervise.py).
+        self.supervisor = Supervisor()
+        self.health = Health()
         self.intake = Intake(
             self.sessions,
             self.clock,
-            IntakeSettings(dt.timedelta(seconds=self._channel_quiet), settings.answer_max_chars),
+            IntakeSettings(dt.timedelta(seconds=settings.quiet_period_seconds), settings.answer_max_chars),
         )
         held_url = inbox_url(settings.database_url) if engine is None else settings.database_url
         # On a SQLite file, held answers get a file of their own (see bot/inbox.py).
@@ -116,7 +121,7 @@ class RepBot:
             self.clock,
             self.intake,
             self._after_filed,
-            InboxSettings(max_defer=self._channel_quiet),
+            InboxSettings(max_defer=settings.quiet_period_seconds),
         )
         self.queue = GradingQueue(self.sessions, self.clock, dt.timedelta(seconds=settings.grading_lease_seconds))
         self.notifier = FeedbackNotifier(self.sessions, chat, self.bank)
@@ -143,7 +148,6 @@ class RepBot:
         self.board = Leaderboard(self.sessions, self.bank)
         self.reports = Reports(self.sessions, self.bank)
         self.recap = WeeklyRecap(self.sessions, chat, self.board, self.reports, self.clock)
-        self.daily.on_daily_posted = self.recap.maybe_post  # the day's question asked for before the scheduler posted it
         self.reminders = StreakReminders(self.sessions, chat, self.clock)
         self.scheduler = Scheduler(
             self.sessions,
@@ -164,7 +168,6 @@ class RepBot:
                 sessions=self.sessions,
                 on_channel_changed=self.scheduler.sync_channel,
                 reviews_due=self.interviews.reviews_due,
-                recap=lambda channel, monday: self.recap.build(channel, monday, current=True),
             )
         )
         self.home = HomePage(self.sessions, self.board)
@@ -206,22 +209,44 @@ class RepBot:
         if schedule:
             await self.scheduler.start()
         # Answers accepted but not filed before a stop are filed now, then as they arrive.
-        self._tasks.append(asyncio.create_task(self.inbox.run_forever(self._stop), name="answer-inbox"))
+        self.supervisor.spawn("answer-inbox", lambda: self.inbox.run_forever(self._stop))
         if grade_in_background:
-            self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop), name="grading"))
+            self.supervisor.spawn("grading", lambda: self.worker.run_forever(self._stop))
+        self._add_health_checks()
         if self.settings.http_port is not None:
-            app = make_app(self.metrics, self.queue.depth, self.inbox.depth, self.healthy)
+            app = make_app(self.metrics, self.queue.depth, self.inbox.depth, self.health, self.alive)
             DashboardWeb(self.dashboard_links, self.dashboard).add_routes(app)  # the team dashboard, same port
             self._http = await serve(app, self.settings.http_port)
 
+    def _add_health_checks(self) -> None:
+        async def database() -> Check:
+            return await database_check(self.engine)
+
+        async def grading_queue() -> Check:
+            waited = await oldest_due_seconds(self.sessions, self.clock)
+            self.metrics.grading_oldest_due.set(waited)
+            stale = max(QUEUE_STALE_SECONDS, 2.0 * self.settings.grading_lease_seconds)
+            return Check(waited <= stale, f"oldest due answer waiting {waited:.0f} s (limit {stale:.0f} s)")
+
+        async def grader() -> Check:
+            return self.grader.check()
+
+        async def tasks() -> Check:
+            down = self.supervisor.problems()
+            return Check(not down, "; ".join(f"{n} restarting after {why}" for n, why in down.items()) or "running")
+
+        self.health.add("database", database, readiness=True)
+        self.health.add("grading_queue", grading_queue)
+        self.health.add("grader", grader)
+        self.health.add("background_tasks", tasks)
+
+    def alive(self) -> bool:
+        """False once a Fatal failure asked the process to stop (/livez)."""
+        return self.supervisor.fatal is None
+
     async def healthy(self) -> bool:
-        """The database answers; that is what every part of the bot needs."""
-        try:
-            async with self.engine.connect() as conn:
-                await conn.exec_driver_sql("SELECT 1")
-            return True
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
-            return False
+        """Every health check passes (what /healthz answers 200 for)."""
+        return (await self.health.report()).ok
 
     async def stop(self) -> None:
         self._stop.set()
@@ -229,6 +254,7 @@ class RepBot:
         if self._http is not None:
             await self._http.cleanup()
             self._http = None
+        await self.supervisor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -267,7 +293,7 @@ class RepBot:
             self.metrics.answers_duplicate.inc()
         if result.outcome is Outcome.STORED:
             self.metrics.answers_received.inc()
-            if self._channel_quiet == 0:
+            if self.settings.quiet_period_seconds == 0:
                 self.worker.wake()  # due now; otherwise the worker's poll finds it after the quiet period
             await self._acknowledge(event, result)
 
@@ -322,6 +348,10 @@ class RepBot:
     async def on_direct_message(self, event: DirectMessage) -> Reply | None:
         """Interview DMs are answered by DM (None); anything else gets a Reply."""
         return await self.interviews.direct_message(event)
+
+    async def open_question_threads(self, platform: str) -> list[MessageRef]:
+        """Threads to read for answers missed while `platform`'s connection was down (bot/backfill.py)."""
+        return await open_question_threads(self.sessions, platform)
 
     async def first_time_seen(self, key: str) -> bool:
         """Record a platform event id (Slack event_id, Discord interaction id); False on a replay."""

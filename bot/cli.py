@@ -66,6 +66,7 @@ def bank_or_exit(settings: Settings):  # type: ignore[no-untyped-def]
 def run() -> None:
     """Start the bot: Slack and/or Discord when their tokens are set, else the console."""
     from bot.app import RepBot
+    from bot.supervise import Fatal
     from storage.db import SchemaOutOfDate
 
     settings = settings_or_exit()
@@ -89,6 +90,9 @@ def run() -> None:
     except SchemaOutOfDate as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    except Fatal as exc:  # a wrong setting or a refused token: one line naming the fix
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from bot.health import HealthReport
 
 
 class Metrics:
@@ -30,9 +36,29 @@ class Metrics:
             "repbot_inbox_depth", "Answers accepted but not yet filed (bot/inbox.py)", registry=self.registry
         )
 
-    async def render(self, queue_depth: Callable[[], Awaitable[int]], inbox_depth: Callable[[], Awaitable[int]]) -> bytes:
-        self.queue_depth.set(await queue_depth())
-        self.inbox_depth.set(await inbox_depth())
+        self.check_up = Gauge(
+            "repbot_check_up", "1 when the named health check passes (as on /healthz), else 0", ["check"], registry=self.registry
+        )
+        self.grading_oldest_due = Gauge(
+            "repbot_grading_oldest_due_seconds",
+            "How long the longest-waiting due answer has waited for a grade",
+            registry=self.registry,
+        )
+
+    async def render(
+        self,
+        queue_depth: Callable[[], Awaitable[int]],
+        inbox_depth: Callable[[], Awaitable[int]],
+        health: Callable[[], Awaitable[HealthReport]] | None = None,
+    ) -> bytes:
+        if health is not None:
+            for name, check in (await health()).checks.items():
+                self.check_up.labels(name).set(1 if check.ok else 0)
+        # Depths need the database; while it is down the scrape still shows the checks above.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3):
+                self.queue_depth.set(await queue_depth())
+                self.inbox_depth.set(await inbox_depth())
         return generate_latest(self.registry)
 
     def count(self, name: str) -> float:

@@ -81,6 +81,7 @@ class FakeDiscord:
         self.token: str | None = None  # when set, other Authorization headers get 401
         self.acknowledged: set[str] = set()  # interactions that got their one initial response
         self.refuse_privileged = False  # close with 4014 when MESSAGE_CONTENT is asked for but not enabled
+        self.refuse_resume = False  # answer RESUME with INVALID_SESSION (d=false): the client must IDENTIFY anew
         self._limits: list[tuple[str, re.Pattern[str], int]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -419,6 +420,8 @@ class FakeDiscord:
             if channel_id in self.threads:
                 return _json(self.threads[channel_id])
             return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        if len(parts) == 3 and parts[2] == "messages" and method == "GET":
+            return self._history(channel_id)
         if len(parts) == 3 and parts[2] == "messages" and method == "POST":
             user = self._dm_user(channel_id)
             if user in self.dm_forbidden:
@@ -440,6 +443,18 @@ class FakeDiscord:
         if len(parts) >= 6 and parts[4] == "reactions" and method == "PUT":
             return web.Response(status=204)
         return _json({"message": "404: Not Found", "code": 0}, 404)
+
+    def _history(self, channel_id: str) -> web.Response:
+        """GET /channels/{id}/messages?after=&limit=: like Discord, the `limit` oldest messages
+        after `after`, returned newest first."""
+        query = self.requests[-1].query
+        after = int(query.get("after") or 0)
+        limit = int(query.get("limit") or 50)
+        found = sorted(
+            (m for m in self.messages.values() if m["channel_id"] == channel_id and int(m["id"]) > after),
+            key=lambda m: int(m["id"]),
+        )[:limit]
+        return _json(list(reversed(found)))
 
     def _callback(self, interaction_id: str, body: dict[str, Any]) -> web.Response:
         if interaction_id in self.acknowledged:
@@ -494,6 +509,8 @@ class FakeDiscord:
             elif frame["op"] == 2:
                 session = await self._identify(ws, frame["d"])
                 session.received.append(frame)
+            elif frame["op"] == 6 and self.refuse_resume:
+                await ws.send_str(json.dumps({"op": 9, "d": False}))
             elif frame["op"] == 6:
                 session = await self._resume(ws, frame["d"])
                 session.received.append(frame)
@@ -561,12 +578,23 @@ class FakeDiscord:
         await old.ws.send_str(json.dumps({"op": 7, "d": None}))
         await self.wait_for(lambda: self.live[shard] is not old and any(f["op"] == 6 for f in self.live[shard].received))
 
+    async def close_gateway(self, code: int, shard: int = 0) -> None:
+        """Close the shard's live connection with `code` (4000: a plain disconnect; 4004: the token
+        was reset; 4014: the intent was switched off), as Discord does."""
+        await self.live[shard].ws.close(code=code, message=b"closed by the fake")
+
     # -- driving the client like people would --------------------------------------------------
 
     async def say(self, user: dict[str, Any], channel_id: str, content: str) -> dict[str, Any]:
         message = self.message_payload(user, channel_id, content)
         self.messages[message["id"]] = message
         await self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    def say_unseen(self, user: dict[str, Any], channel_id: str, content: str) -> dict[str, Any]:
+        """A message written while the bot was not connected: stored (history has it), not dispatched."""
+        message = self.message_payload(user, channel_id, content)
+        self.messages[message["id"]] = message
         return message
 
     async def edit(self, message: dict[str, Any], content: str) -> None:

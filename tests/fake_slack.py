@@ -153,7 +153,7 @@ class FakeSlack:
         app.router.add_post("/upload/{id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()  # 0: any free port
         self.port = self._runner.addresses[0][1]
         return self
 

@@ -88,3 +88,21 @@ def test_remote_cache_question_that_asks_about_test_results_answers_it(bank: dic
 def test_at_most_two_build_cache_questions_in_build_systems(bank: dict[str, Question]) -> None:
     cache_centred = [q.id for q in bank.values() if q.category.value == "build-systems" and "remote-cache" in q.tags]
     assert len(cache_centred) <= 2, cache_centred
+
+
+def test_slsa_question_knows_the_current_version_and_the_source_track(bank: dict[str, Question]) -> None:
+    """The old answer said SLSA 1.0 concentrates on a Build track only; v1.2 adds a Source track."""
+    question = bank["sc-slsa-build-levels"]
+    answer = _flat(question.model_answer)
+    assert "1.2" in answer and "source track" in answer
+    assert "version 1.0 concentrates" not in answer
+    # Each Build level stated by what it requires (slsa.dev, Build track basics).
+    assert "hosted build platform" in answer and "signs the provenance" in answer
+    assert "user-defined build steps" in answer and "influence one another" in answer
+    levels = question.criterion("levels")
+    assert levels is not None and "v1.0 Build levels" not in levels.description
+
+
+def test_slsa_rollout_misconception_explains_why_repo_scripts_cannot_reach_l3(bank: dict[str, Question]) -> None:
+    why = " ".join(m.why for m in bank["sc-slsa-l3-org-rollout"].misconceptions).lower()
+    assert "user-defined build steps" in why and "signing" in why

@@ -39,7 +39,14 @@ async def test_healthz_and_metrics_count_what_happened(
             async with http.get(f"http://127.0.0.1:{unused_tcp_port}/metrics") as resp:
                 after = await resp.text()
             async with http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as resp:
-                assert resp.status == 200 and (await resp.json()) == {"status": "ok"}
+                health = await resp.json()
+                assert resp.status == 200 and health["status"] == "ok"
+                assert {name: check["ok"] for name, check in health["checks"].items()} == {
+                    "database": True,
+                    "grading_queue": True,
+                    "grader": True,
+                    "background_tasks": True,
+                }
         assert "repbot_answers_received_total 2.0" in before and "repbot_answers_duplicate_total 1.0" in before
         assert "repbot_queue_depth 2.0" in before and "repbot_queue_depth 0.0" in after
         assert 'repbot_answers_graded_total{grader="offline"} 2.0' in after

@@ -27,6 +27,8 @@ from adapters.discord.interactions import Interactions
 from adapters.discord.render import render
 from bot.commands import Reply
 from bot.config import Settings
+from bot.health import Check
+from bot.supervise import Fatal
 
 if TYPE_CHECKING:
     from bot.app import RepBot
@@ -34,6 +36,34 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SyncMode = Literal["global", "guild", "off"]
+
+CLIENT_TASK = "discord-client"
+TOKEN_FIX = "Discord rejected the bot token: check DISCORD_TOKEN (Bot > Reset Token in the Developer Portal)"
+INTENT_FIX = (
+    "Discord refused the MESSAGE_CONTENT intent: enable it under Bot > Privileged Gateway Intents "
+    "in the Developer Portal, or set REPBOT_DISCORD_MESSAGE_CONTENT=false"
+)
+# Gateway close codes after which Discord will not take the same connection again: reconnecting
+# cannot help, someone has to change a setting (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+FATAL_CLOSES = {
+    4004: f"Discord closed the gateway with 4004 (authentication failed): {TOKEN_FIX}",
+    4010: "Discord closed the gateway with 4010 (invalid shard): check REPBOT_DISCORD_SHARDS",
+    4011: "Discord closed the gateway with 4011 (sharding required): set REPBOT_DISCORD_SHARDS=0 (automatic)",
+    4012: "Discord closed the gateway with 4012 (invalid API version): upgrade RepBot's discord.py",
+    4013: "Discord closed the gateway with 4013 (invalid intents): a RepBot bug; please report it",
+    4014: INTENT_FIX,
+}
+
+
+def fatal_line(exc: BaseException | None) -> str | None:
+    """The one line naming the fix when the client stopped for a reason a restart cannot fix."""
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return INTENT_FIX
+    if isinstance(exc, discord.LoginFailure):
+        return TOKEN_FIX
+    if isinstance(exc, discord.ConnectionClosed):
+        return FATAL_CLOSES.get(exc.code)
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,7 +125,10 @@ class DiscordAdapter:
         self._ready = asyncio.Event()
         self._synced = False
         self._task: asyncio.Task[None] | None = None
-        for name in ("on_ready", "on_resumed", "on_message", "on_raw_message_edit", "on_raw_message_delete"):
+        self._connected = False
+        self._disconnected_at: float | None = None
+        self._jobs: set[asyncio.Task[None]] = set()  # history fetches after a new session
+        for name in ("on_ready", "on_resumed", "on_message", "on_raw_message_edit", "on_raw_message_delete", "on_disconnect"):
             setattr(self.client, name, getattr(self, name))
         for name in ("on_raw_bulk_message_delete", "on_interaction", "on_guild_join"):
             setattr(self.client, name, getattr(self, name))
@@ -144,29 +177,58 @@ class DiscordAdapter:
         if self._task in done:
             error = self._task.exception()
             await self.client.close()  # a failed login leaves discord.py's HTTP session open
-            raise RuntimeError(self._start_error(error)) from error
+            raise Fatal(self._start_error(error)) from error
         if not done:
             await self.stop()
-            raise RuntimeError(f"Discord did not become ready within {self.options.ready_timeout:g} s")
+            raise Fatal(f"Discord did not become ready within {self.options.ready_timeout:g} s")
+        # From here on the client is watched for good: a crash restarts it, a close Discord
+        # will not take back (4004 token, 4014 intent) stops the process with the fix.
+        bot.supervisor.spawn(CLIENT_TASK, self._keep_connected)
+        bot.health.add("discord", self._health, readiness=True)
 
     async def _run(self) -> None:
         # Interaction responses made by tasks this client starts use the endpoint override.
         self.endpoints.enter()
         await self.client.start(self.options.token.get_secret_value())
 
+    async def _keep_connected(self) -> None:
+        """Supervised (bot/supervise.py): waits on the client; after a crash, runs a fresh one."""
+        if self._task is None or self._task.done():
+            with contextlib.suppress(Exception):
+                await self.client.close()
+            self.client.clear()
+            self._task = asyncio.create_task(self._run(), name="discord-client")
+        try:
+            # Shielded: stopping the supervision must not cancel the client; stop() closes it.
+            await asyncio.shield(self._task)
+        except Exception as exc:
+            line = fatal_line(exc)
+            if line is not None:
+                raise Fatal(line) from exc
+            raise
+        raise RuntimeError("the Discord client returned although nobody stopped it")
+
     def _start_error(self, exc: BaseException | None) -> str:
-        if isinstance(exc, discord.PrivilegedIntentsRequired):
-            return (
-                "Discord refused the MESSAGE_CONTENT intent: enable it under Bot > Privileged Gateway Intents "
-                "in the Developer Portal, or set REPBOT_DISCORD_MESSAGE_CONTENT=false"
-            )
-        if isinstance(exc, discord.LoginFailure):
-            return "Discord rejected the bot token: check DISCORD_TOKEN (Bot > Reset Token in the Developer Portal)"
+        line = fatal_line(exc)
+        if line is not None:
+            return line
         if exc is None:
             return "the Discord client stopped before it was ready"
         return f"the Discord client stopped during start-up: {type(exc).__name__}: {exc}"
 
+    async def _health(self) -> Check:
+        if self._connected:
+            return Check(True, f"gateway connected, latency {self.client.latency * 1000:.0f} ms")
+        since = ""
+        if self._disconnected_at is not None:
+            since = f" for {asyncio.get_running_loop().time() - self._disconnected_at:.0f} s"
+        return Check(False, f"gateway disconnected{since}; reconnecting")
+
     async def stop(self) -> None:
+        if self._bot is not None:
+            await self._bot.supervisor.cancel(CLIENT_TASK)
+        for job in list(self._jobs):
+            job.cancel()
         await self.client.close()
         if self._task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -178,6 +240,11 @@ class DiscordAdapter:
     async def on_ready(self) -> None:
         user = self.client.user
         log.info("Discord ready as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.client.guilds))
+        self._connected, self._disconnected_at = True, None
+        if self._ready.is_set():
+            # READY again, not RESUMED: the gateway started a new session and will not replay
+            # what was said while the bot was away. Read it from the open question threads.
+            self._start_job(self._catch_up_threads())
         try:
             if not self._synced:
                 self._synced = True
@@ -186,7 +253,37 @@ class DiscordAdapter:
             self._ready.set()
 
     async def on_resumed(self) -> None:
+        self._connected, self._disconnected_at = True, None
         log.info("Discord gateway session resumed")
+
+    async def on_disconnect(self) -> None:
+        if self._connected:
+            log.warning("Discord gateway disconnected; discord.py is reconnecting")
+            self._disconnected_at = asyncio.get_running_loop().time()
+        self._connected = False
+
+    def _start_job(self, job: Any) -> None:
+        task = asyncio.create_task(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _catch_up_threads(self) -> None:
+        """File answers written in open question threads while the gateway was away. Each message
+        takes the live path, so ones already filed are recognised by their id and count once."""
+        if not self.options.message_content:
+            return  # without the intent, history has no text; answers come through the modal
+        threads = await self.bot.open_question_threads(self.platform)
+        log.info("Discord: new gateway session; reading %d open question thread(s) for missed answers", len(threads))
+        for ref in threads:
+            if ref.thread_id is None:
+                continue
+            try:
+                thread = self.client.get_channel(int(ref.thread_id)) or await self.client.fetch_channel(int(ref.thread_id))
+                history = thread.history(limit=None, after=discord.Object(int(ref.thread_id)), oldest_first=True)  # type: ignore[union-attr]
+                async for message in history:
+                    await self.on_message(message)
+            except Exception:  # one thread's failure must not stop the others
+                log.warning("could not read the history of Discord thread %s", ref.thread_id, exc_info=True)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         if self.options.sync == "guild":

@@ -1,0 +1,124 @@
+"""/healthz, /readyz, /livez and the health gauges tell the truth: a database that is down, a
+grading queue that stopped moving, a grader that fails."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from sqlalchemy import update
+from sqlalchemy.engine import make_url
+
+from bot.clock import FrozenClock
+from bot.grading.errors import GradingUnavailable
+from content.loader import QuestionBank
+from storage.db import transaction, upgrade_sync
+from storage.models import Answer
+from tests.conftest import PG_URL, _asyncpg_dsn, in_thread
+from tests.fake_chat import FakeChat
+from tests.harness import Team
+
+GOOD = "I would send a small share of traffic to the canary, compare error rate and p99 with the baseline, and roll back."
+
+
+async def _get(port: int, path: str) -> tuple[int, Any]:
+    async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as resp:
+        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        return resp.status, body
+
+
+async def _admin(sql: str, *args: object) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_healthz_is_503_while_the_database_is_down_and_200_after(
+    postgres_url: str, test_bank: QuestionBank, clock: FrozenClock, unused_tcp_port: int
+) -> None:
+    in_thread(upgrade_sync, postgres_url)
+    name = make_url(postgres_url).database
+    team = await Team.create(postgres_url, test_bank, clock, FakeChat(), http_port=unused_tcp_port)
+    await team.bot.start(schedule=False)
+    try:
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 200 and body["checks"]["database"]["ok"] is True
+
+        # The database goes away: existing connections are killed and new ones refused.
+        await _admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        await _admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        try:
+            status, body = await _get(unused_tcp_port, "/healthz")
+            assert status == 503 and body["status"] == "down"
+            assert body["checks"]["database"]["ok"] is False and body["checks"]["grader"]["ok"] is True
+            status, body = await _get(unused_tcp_port, "/readyz")
+            assert status == 503 and body["checks"]["database"]["ok"] is False
+            assert (await _get(unused_tcp_port, "/livez"))[0] == 200  # down, but not wedged: no restart needed
+            _, metrics = await _get(unused_tcp_port, "/metrics")
+            assert 'repbot_check_up{check="database"} 0.0' in metrics
+        finally:
+            await _admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 200 and all(check["ok"] for check in body["checks"].values())
+        _, metrics = await _get(unused_tcp_port, "/metrics")
+        assert 'repbot_check_up{check="database"} 1.0' in metrics
+    finally:
+        await team.close()
+
+
+async def test_a_grading_queue_that_stopped_moving_is_reported(
+    sqlite_url: str, test_bank: QuestionBank, clock: FrozenClock, unused_tcp_port: int
+) -> None:
+    team = await Team.create(sqlite_url, test_bank, clock, FakeChat(), http_port=unused_tcp_port)
+    # No background grading: nothing takes the answer, as when the worker is stuck.
+    await team.bot.start(schedule=False, grade_in_background=False)
+    try:
+        await team.post_today()
+        await team.answer("alice", GOOD, source_id="m1")
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 200 and body["checks"]["grading_queue"]["ok"] is True
+        clock.advance(minutes=10)  # due for ten minutes and still not graded
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 503 and body["checks"]["grading_queue"]["ok"] is False
+        assert "600 s" in body["checks"]["grading_queue"]["detail"]
+        _, metrics = await _get(unused_tcp_port, "/metrics")
+        assert "repbot_grading_oldest_due_seconds 600.0" in metrics
+        await team.grade()
+        assert (await _get(unused_tcp_port, "/healthz"))[0] == 200
+    finally:
+        await team.close()
+
+
+class DownLLM:
+    name = "llm"
+
+    async def grade(self, question: Any, answer_text: str) -> Any:
+        raise GradingUnavailable("the LLM answered 503", retry_after=None)
+
+
+async def test_a_failing_grader_is_reported_and_clears_when_it_grades(
+    sqlite_url: str, test_bank: QuestionBank, clock: FrozenClock, unused_tcp_port: int
+) -> None:
+    team = await Team.create(sqlite_url, test_bank, clock, FakeChat(), grader=DownLLM(), http_port=unused_tcp_port)
+    await team.bot.start(schedule=False, grade_in_background=False)
+    try:
+        await team.post_today()
+        await team.answer("alice", GOOD, source_id="m1")
+        await team.bot.worker.run_once()
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 503 and body["checks"]["grader"]["ok"] is False
+        assert "the LLM answered 503" in body["checks"]["grader"]["detail"]
+        team.bot.grader.inner = team.bot.offline  # the LLM is back (as far as grading goes)
+        async with transaction(team.bot.sessions) as session:
+            await session.execute(update(Answer).values(available_at=clock.now() - dt.timedelta(seconds=1)))
+        await team.bot.worker.run_once()
+        assert (await _get(unused_tcp_port, "/healthz"))[0] == 200
+    finally:
+        await team.close()

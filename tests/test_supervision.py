@@ -1,0 +1,347 @@
+"""No silent failures in the platform layer: supervised background tasks, gateway closes that no
+reconnect can fix, refused Slack tokens, SIGTERM in every state, and answers written while the
+Discord gateway could not resume.
+
+The process-level tests run `repbot run` as a real child process against the fake Slack and the
+fake Discord served from this test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.supervise import Backoff, Fatal, Supervisor
+from storage.models import AnswerMessage
+from tests.discord_env import TOKEN_SECRET, discord_env, token_for
+from tests.fake_discord import FakeDiscord
+from tests.fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = (
+    "I would deploy the new version to a small canary slice of one percent of traffic, compare its error rate "
+    "and latency against the baseline, and roll back automatically if the canary is worse before widening."
+)
+GOOD_TOO = (
+    "Send one percent of the traffic to a canary next to a baseline, compare error rate and p99 latency, "
+    "and roll back automatically when the canary is worse; widen step by step otherwise."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+# -- the supervisor itself ------------------------------------------------------------------------
+
+
+async def test_a_task_that_dies_is_logged_once_per_exit_and_restarted(caplog: pytest.LogCaptureFixture) -> None:
+    runs: list[int] = []
+    again = asyncio.Event()
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) < 3:
+            raise ValueError(f"boom {len(runs)}")
+        again.set()
+        await asyncio.Event().wait()  # the third run stays up
+
+    supervisor = Supervisor(Backoff(initial=0.01, maximum=0.02))
+    supervisor.spawn("flaky", flaky)
+    try:
+        await asyncio.wait_for(again.wait(), 5)
+    finally:
+        await supervisor.close()
+    lines = [r for r in caplog.records if "background task flaky stopped unexpectedly" in r.getMessage()]
+    assert [("boom 1" in r.getMessage(), "boom 2" in r.getMessage()) for r in lines] == [(True, False), (False, True)]
+    assert supervisor.fatal is None and len(runs) == 3
+
+
+async def test_a_fatal_task_stops_everything_with_its_line(caplog: pytest.LogCaptureFixture) -> None:
+    async def revoked() -> None:
+        raise Fatal("Slack refused SLACK_APP_TOKEN (token_revoked): set SLACK_APP_TOKEN")
+
+    supervisor = Supervisor(Backoff(initial=0.01))
+    supervisor.spawn("client", revoked)
+    await asyncio.wait_for(supervisor.failed.wait(), 5)
+    await supervisor.close()
+    assert str(supervisor.fatal).startswith("Slack refused SLACK_APP_TOKEN")
+    critical = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(critical) == 1 and "SLACK_APP_TOKEN" in critical[0].getMessage()
+
+
+# -- `repbot run` as a child process ----------------------------------------------------------------
+
+
+class BotProcess:
+    def __init__(self, proc: asyncio.subprocess.Process):
+        self.proc = proc
+        self.lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    async def wait_for_line(self, fragment: str, seconds: float = 60.0) -> None:
+        async def seen() -> bool:
+            if self.proc.returncode is not None:
+                raise AssertionError(f"repbot run exited early ({self.proc.returncode}):\n{self.stderr[-3000:]}")
+            return any(fragment in line for line in self.lines)
+
+        try:
+            await eventually(seen, seconds)
+        except TimeoutError:
+            raise AssertionError(f"never logged {fragment!r}:\n{self.stderr[-3000:]}") from None
+
+    async def exit_code(self, seconds: float = 30.0) -> int:
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), seconds)
+        except TimeoutError:
+            raise AssertionError(f"repbot run still running after {seconds:g} s:\n{self.stderr[-3000:]}") from None
+        await self._reader
+        return code
+
+
+@contextlib.asynccontextmanager
+async def repbot_run(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[BotProcess]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("REPBOT_", "SLACK_", "DISCORD_"))}
+    base.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "REPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'repbot.db'}",
+            "REPBOT_LOG_LEVEL": "INFO",
+        }
+    )
+    base.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=tmp_path,
+        env=base,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    bot = BotProcess(proc)
+    try:
+        yield bot
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def discord_settings(fake: FakeDiscord, **extra: str) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": token_for(fake.app_id),
+        "REPBOT_DISCORD_API_BASE": fake.api_base,
+        "REPBOT_DISCORD_GATEWAY_URL": fake.gateway_url,
+        **extra,
+    }
+
+
+def slack_settings(api_url: str, **extra: str) -> dict[str, str]:
+    return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": api_url, **extra}
+
+
+@pytest.mark.parametrize(
+    ("code", "names"),
+    [(4004, ("4004", "DISCORD_TOKEN", "Reset Token")), (4014, ("MESSAGE_CONTENT", "Privileged Gateway Intents"))],
+)
+async def test_gateway_closed_for_good_after_ready_exits_non_zero_with_the_fix(
+    tmp_path: Path, code: int, names: tuple[str, ...]
+) -> None:
+    fake = await FakeDiscord().start()
+    try:
+        env = discord_settings(fake, REPBOT_DISCORD_MESSAGE_CONTENT="true")
+        async with repbot_run(tmp_path, env) as bot:
+            await bot.wait_for_line("discord adapter started")
+            await fake.close_gateway(code)  # a token reset / the intent switched off, while running
+            assert await bot.exit_code() == 1
+    finally:
+        await fake.stop()
+    fix = [line for line in bot.lines if all(n in line for n in names)]
+    assert len(fix) == 1, bot.stderr
+    assert "Traceback" not in bot.stderr and TOKEN_SECRET not in bot.stderr
+
+
+async def test_refused_slack_app_token_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    fake = await FakeSlack(app_token="xapp-1-A1-the-current-one").start()  # ours was revoked
+    try:
+        async with repbot_run(tmp_path, slack_settings(fake.api_url)) as bot:
+            code = await bot.exit_code()
+    finally:
+        await fake.stop()
+    assert code != 0
+    named = [line for line in bot.lines if "SLACK_APP_TOKEN" in line]
+    assert len(named) == 1 and "invalid_auth" in named[0], bot.stderr
+    assert "Traceback" not in bot.stderr and APP_TOKEN not in bot.stderr
+
+
+async def test_refused_slack_bot_token_stops_socket_mode_start_up_with_one_line(tmp_path: Path) -> None:
+    fake = await FakeSlack().start()
+    try:
+        async with repbot_run(tmp_path, slack_settings(fake.api_url, SLACK_BOT_TOKEN="xoxb-revoked-token")) as bot:
+            code = await bot.exit_code()
+    finally:
+        await fake.stop()
+    assert code != 0
+    named = [line for line in bot.lines if "SLACK_BOT_TOKEN" in line]
+    assert len(named) == 1 and "invalid_auth" in named[0], bot.stderr
+    assert "Traceback" not in bot.stderr
+    assert not fake.of("apps.connections.open")  # stopped before connecting
+
+
+async def test_slack_outage_at_start_is_one_line_and_503_then_connects(tmp_path: Path) -> None:
+    slack_port, port = free_port(), free_port()
+    fake: FakeSlack | None = None
+    try:
+        env = slack_settings(f"http://127.0.0.1:{slack_port}/api/", REPBOT_HTTP_PORT=str(port))
+        async with repbot_run(tmp_path, env) as bot:
+            await bot.wait_for_line("Slack auth.test failed")
+            status, body = await _get(port, "/healthz")
+            assert status == 503 and body["checks"]["slack"]["ok"] is False
+            assert "cannot reach Slack" in body["checks"]["slack"]["detail"]
+            await asyncio.sleep(3.5)  # let it retry a few times (after 1 s, 2 s) while Slack is away
+            fake = await FakeSlack(port=slack_port).start()  # Slack is back
+            await bot.wait_for_line("slack adapter started")
+            status, body = await _get(port, "/readyz")
+            assert status == 200 and body["checks"]["slack"]["ok"] is True
+            bot.proc.send_signal(signal.SIGTERM)
+            assert await bot.exit_code() == 0
+    finally:
+        if fake is not None:
+            await fake.stop()
+    assert len([line for line in bot.lines if "auth.test failed" in line]) == 1, bot.stderr
+    assert any("Slack reachable again" in line for line in bot.lines)
+    assert "Traceback" not in bot.stderr
+
+
+async def _get(port: int, path: str) -> tuple[int, Any]:
+    from aiohttp import ClientSession
+
+    async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as resp:
+        return resp.status, await resp.json()
+
+
+async def _silent_server() -> tuple[asyncio.Server, int]:
+    """Accepts connections and never answers: a gateway or API that hangs."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize("state", ["slack-unreachable", "slack-connected", "discord-gateway-hangs", "discord-connected"])
+async def test_sigterm_ends_the_process_in_every_state(tmp_path: Path, state: str) -> None:
+    slack, discord_fake = await FakeSlack().start(), await FakeDiscord().start()
+    silent, silent_port = await _silent_server()
+    settings, ready_line = {
+        "slack-unreachable": (slack_settings(f"http://127.0.0.1:{free_port()}/api/"), "Slack auth.test failed"),
+        "slack-connected": (slack_settings(slack.api_url), "slack adapter started"),
+        "discord-gateway-hangs": (
+            {**discord_settings(discord_fake), "REPBOT_DISCORD_GATEWAY_URL": f"ws://127.0.0.1:{silent_port}/gateway"},
+            "Discord adapter: single gateway connection",
+        ),
+        "discord-connected": (discord_settings(discord_fake), "discord adapter started"),
+    }[state]
+    try:
+        async with repbot_run(tmp_path, settings) as bot:
+            await bot.wait_for_line(ready_line)
+            bot.proc.send_signal(signal.SIGTERM)
+            assert await bot.exit_code(seconds=20) == 0
+    finally:
+        silent.close()
+        await slack.stop()
+        await discord_fake.stop()
+    assert "Traceback" not in bot.stderr
+
+
+# -- Discord: disconnects in a running bot --------------------------------------------------------
+
+
+async def test_plain_gateway_disconnect_reconnects_and_answers_flow(sqlite_url, test_bank, clock) -> None:  # type: ignore[no-untyped-def]
+    async with discord_env(sqlite_url, test_bank, clock) as env:
+        first = env.fake.live[0]
+        await env.fake.close_gateway(4000)  # a plain disconnect: discord.py resumes
+        await env.fake.wait_for(lambda: env.fake.live[0] is not first and any(f["op"] == 6 for f in env.fake.live[0].received))
+
+        async def connected() -> bool:
+            return (await env.bot.health.report()).checks["discord"].ok
+
+        await eventually(connected)
+        posted = await env.post_today()
+        await env.fake.say(env.alice, posted.ref.thread_id, GOOD)
+
+        async def stored() -> bool:
+            return len(await env.answers()) == 1
+
+        await eventually(stored)
+        assert env.bot.supervisor.fatal is None
+
+
+async def test_answers_written_during_a_non_resumable_disconnect_are_filed_once(sqlite_url, test_bank, clock) -> None:  # type: ignore[no-untyped-def]
+    async with discord_env(sqlite_url, test_bank, clock) as env:
+        posted = await env.post_today()
+        thread = posted.ref.thread_id
+        await env.fake.say(env.alice, thread, GOOD)
+
+        def messages(n: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return len(await env.answer_messages()) == n
+
+            return check
+
+        await eventually(messages(1))
+        env.fake.refuse_resume = True  # away too long: Discord answers the RESUME with a new session
+        missed = env.fake.say_unseen(env.bob, thread, GOOD_TOO)
+        sessions = len(env.fake.sessions)
+        await env.fake.close_gateway(4000)
+        await env.fake.wait_for(lambda: len(env.fake.sessions) > sessions, seconds=15)
+        await eventually(messages(2))
+
+        # Another new session reads the same history again: nothing is filed twice.
+        sessions = len(env.fake.sessions)
+        await env.fake.close_gateway(4000)
+        await env.fake.wait_for(lambda: len(env.fake.sessions) > sessions, seconds=15)
+        await env.fake.wait_for(lambda: len(env.fake.calls("GET", rf"/channels/{thread}/messages")) >= 2, seconds=15)
+        await asyncio.sleep(0.2)  # the second read's messages reach the intake
+        async with env.bot.sessions() as session:
+            rows = (await session.execute(select(AnswerMessage.source_id))).scalars().all()
+        assert sorted(rows) == sorted(
+            f"discord:{env.fake.guild_id}:{thread}:{m}" for m in (missed["id"], _first_message(env.fake, thread, env.alice))
+        )
+        assert len(await env.answers()) == 2  # alice's and bob's
+        assert len(env.fake.calls("PUT", r"/reactions/")) == 2  # one 👀 each, none again
+
+
+def _first_message(fake: FakeDiscord, channel: str, user: dict[str, Any]) -> str:
+    return next(m["id"] for m in fake.messages.values() if m["channel_id"] == channel and m["author"]["id"] == user["id"])
