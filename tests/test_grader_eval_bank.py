@@ -73,7 +73,9 @@ ANSWER = "It takes off whatever item was most recently pushed and gives that ite
 
 
 def test_several_references_score_the_answer_against_its_best_match(tmp_path: Path) -> None:
-    only_a = write_csv(tmp_path / "a.csv", ["question", "reference_answer", "answer", "score"], [[QUESTION, REFERENCE_A, ANSWER, "5"]])
+    only_a = write_csv(
+        tmp_path / "a.csv", ["question", "reference_answer", "answer", "score"], [[QUESTION, REFERENCE_A, ANSWER, "5"]]
+    )
     repeated = write_csv(
         tmp_path / "repeated.csv",
         ["question", "reference_answer", "answer", "score"],

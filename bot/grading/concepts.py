@@ -54,7 +54,9 @@ _NUMBER_WORDS = {
 _GLUED_NEGATIONS = frozenset(
     "dont doesnt didnt wont cant cannot shouldnt wouldnt couldnt isnt arent wasnt werent havent hasnt hadnt aint neednt mustnt".split()
 )
-_NEGATION_STUBS = frozenset("don doesn didn won can shouldn wouldn couldn isn aren wasn weren haven hasn hadn ain needn mustn".split())
+_NEGATION_STUBS = frozenset(
+    "don doesn didn won can shouldn wouldn couldn isn aren wasn weren haven hasn hadn ain needn mustn".split()
+)
 
 # Words that turn what follows in their clause against itself.
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "none", "nobody", "nothing"})
@@ -271,7 +273,10 @@ class AnswerText:
                 n = len(term.word)
                 for size in range(n - limit, n + limit + 1):
                     for candidate in self._by_length.get(size, ()):
-                        if candidate[0] == term.word[0] and Levenshtein.distance(term.word, candidate, score_cutoff=limit) <= limit:
+                        if (
+                            candidate[0] == term.word[0]
+                            and Levenshtein.distance(term.word, candidate, score_cutoff=limit) <= limit
+                        ):
                             hits.update(self._positions[candidate])
             self._found[term] = tuple(sorted(hits))
         return self._found[term]
@@ -295,11 +300,7 @@ class AnswerText:
             for k, spots in enumerate(places):
                 if k == anchor_index:
                     continue
-                near = [
-                    p
-                    for p in spots
-                    if p not in used and abs(p - anchor) < reach and self.tokens[p].sentence == sentence
-                ]
+                near = [p for p in spots if p not in used and abs(p - anchor) < reach and self.tokens[p].sentence == sentence]
                 if near:
                     used.add(min(near, key=lambda p: abs(p - anchor)))
             if len(used) >= need and max(used) - min(used) < reach:

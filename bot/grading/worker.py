@@ -17,6 +17,7 @@ from bot.grading.errors import GradingUnavailable
 from bot.grading.model import Flag, Grade
 from bot.grading.queue import GradingQueue, Job
 from bot.metrics import Metrics
+from bot.outage import OutageLog, is_outage
 from bot.ports import Grader
 from content.loader import QuestionBank
 
@@ -48,7 +49,9 @@ class GradingWorker:
         listener: GradeListener,
         settings: WorkerSettings = WorkerSettings(),
         metrics: Metrics | None = None,
+        outage: OutageLog | None = None,
     ):
+        self._outage = outage or OutageLog("database", log)
         self._queue = queue
         self._grader = grader
         self._fallback = fallback
@@ -87,8 +90,9 @@ class GradingWorker:
                 if free > 0:
                     try:
                         jobs = await self._queue.claim(free)
-                    except Exception:  # the loop must survive a database hiccup
-                        log.exception("grading loop error")
+                        self._outage.ok()
+                    except Exception as exc:  # the loop must survive a database outage
+                        self._failed("claiming answers to grade", exc)
                 for job in jobs:
                     task = asyncio.create_task(self._process(job))
                     in_flight.add(task)
@@ -104,7 +108,22 @@ class GradingWorker:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
 
+    def _failed(self, doing: str, exc: Exception) -> None:
+        if is_outage(exc):
+            self._outage.failed(doing, exc)
+        else:
+            log.error("grading: %s failed", doing, exc_info=exc)
+
     async def _process(self, job: Job) -> None:
+        """Grade one claimed answer. Never raises: it runs as a task nobody awaits for its result.
+        Whatever fails here leaves the answer leased, and the lease's expiry puts it back in the
+        queue, so a failure delays the grade instead of losing it."""
+        try:
+            await self._grade(job)
+        except Exception as exc:  # noqa: BLE001 - reported; the lease expiry retries it
+            self._failed(f"grading answer {job.answer_id}" if not is_outage(exc) else "storing grades", exc)
+
+    async def _grade(self, job: Job) -> None:
         question = self._bank.get(job.question_id)
         if question is None:
             log.error("answer %s refers to unknown question %s; kept queued", job.answer_id, job.question_id)
