@@ -92,8 +92,12 @@ class RepBot:
         bank: QuestionBank | None = None,
         grader: Grader | None = None,
         engine: AsyncEngine | None = None,
+        channel_quiet_seconds: float | None = None,
     ):
+        """`channel_quiet_seconds` overrides the quiet period for channel answers only (the console,
+        where an empty line sends a finished answer); DM interviews keep the configured one."""
         self.settings = settings
+        self._channel_quiet = settings.quiet_period_seconds if channel_quiet_seconds is None else channel_quiet_seconds
         self.chat = chat
         self.clock = clock or SystemClock()
         self.bank = bank or load_bank(settings.content_dirs)
@@ -109,7 +113,7 @@ class RepBot:
         self.intake = Intake(
             self.sessions,
             self.clock,
-            IntakeSettings(dt.timedelta(seconds=settings.quiet_period_seconds), settings.answer_max_chars),
+            IntakeSettings(dt.timedelta(seconds=self._channel_quiet), settings.answer_max_chars),
         )
         held_url = inbox_url(settings.database_url) if engine is None else settings.database_url
         # On a SQLite file, held answers get a file of their own (see bot/inbox.py).
@@ -121,7 +125,7 @@ class RepBot:
             self.clock,
             self.intake,
             self._after_filed,
-            InboxSettings(max_defer=settings.quiet_period_seconds),
+            InboxSettings(max_defer=self._channel_quiet),
         )
         self.queue = GradingQueue(self.sessions, self.clock, dt.timedelta(seconds=settings.grading_lease_seconds))
         self.notifier = FeedbackNotifier(self.sessions, chat, self.bank)
@@ -148,6 +152,7 @@ class RepBot:
         self.board = Leaderboard(self.sessions, self.bank)
         self.reports = Reports(self.sessions, self.bank)
         self.recap = WeeklyRecap(self.sessions, chat, self.board, self.reports, self.clock)
+        self.daily.on_daily_posted = self.recap.maybe_post  # the day's question asked for before the scheduler posted it
         self.reminders = StreakReminders(self.sessions, chat, self.clock)
         self.scheduler = Scheduler(
             self.sessions,
@@ -168,6 +173,7 @@ class RepBot:
                 sessions=self.sessions,
                 on_channel_changed=self.scheduler.sync_channel,
                 reviews_due=self.interviews.reviews_due,
+                recap=lambda channel, monday: self.recap.build(channel, monday, current=True),
             )
         )
         self.home = HomePage(self.sessions, self.board)
@@ -293,7 +299,7 @@ class RepBot:
             self.metrics.answers_duplicate.inc()
         if result.outcome is Outcome.STORED:
             self.metrics.answers_received.inc()
-            if self.settings.quiet_period_seconds == 0:
+            if self._channel_quiet == 0:
                 self.worker.wake()  # due now; otherwise the worker's poll finds it after the quiet period
             await self._acknowledge(event, result)
 
