@@ -3,11 +3,16 @@ grading queue that stopped moving, a grader that fails."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+import yaml
 from aiohttp import ClientSession
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
@@ -21,6 +26,7 @@ from tests.conftest import PG_URL, _asyncpg_dsn, in_thread
 from tests.fake_chat import FakeChat
 from tests.harness import Team
 
+ROOT = Path(__file__).resolve().parents[1]
 GOOD = "I would send a small share of traffic to the canary, compare error rate and p99 with the baseline, and roll back."
 
 
@@ -120,5 +126,30 @@ async def test_a_failing_grader_is_reported_and_clears_when_it_grades(
             await session.execute(update(Answer).values(available_at=clock.now() - dt.timedelta(seconds=1)))
         await team.bot.worker.run_once()
         assert (await _get(unused_tcp_port, "/healthz"))[0] == 200
+    finally:
+        await team.close()
+
+
+async def test_the_compose_healthcheck_passes_on_a_healthy_bot_and_fails_on_503(
+    sqlite_url: str, test_bank: QuestionBank, clock: FrozenClock, unused_tcp_port: int
+) -> None:
+    check = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["bot"]["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "python"]
+    env = {**os.environ, "REPBOT_HTTP_PORT": str(unused_tcp_port)}
+
+    async def run_check() -> int:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, *check[2:], env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        return await proc.wait()
+
+    team = await Team.create(sqlite_url, test_bank, clock, FakeChat(), grader=DownLLM(), http_port=unused_tcp_port)
+    await team.bot.start(schedule=False, grade_in_background=False)
+    try:
+        assert await run_check() == 0
+        await team.post_today()
+        await team.answer("alice", GOOD, source_id="m1")
+        await team.bot.worker.run_once()  # the grader fails: /healthz is 503
+        assert await run_check() != 0
     finally:
         await team.close()
