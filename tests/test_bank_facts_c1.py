@@ -52,3 +52,27 @@ def test_mobile_rubric_rewards_the_store_difference(bank: dict[str, Question]) -
     assert criterion is not None
     assert "fixed seven-day schedule" in _flat(criterion.description)
     assert any("ios phased release lets you pick" in m.claim.lower() for m in question.misconceptions)
+
+
+def test_remote_cache_incident_explains_cached_test_results(bank: dict[str, Question]) -> None:
+    # The prompt says CI stayed green; the old model answer never said why (test results come from the cache).
+    question = bank["cicd-remote-cache-poisoned"]
+    flat = _flat(question.model_answer)
+    assert "test results are cached" in flat
+    assert "--nocache_test_results" in flat
+    criterion = question.criterion("cached-test-results")
+    assert criterion is not None and criterion.weight >= 2
+
+
+def test_ci_cd_merge_queue_question_is_not_the_branching_duplicate(bank: dict[str, Question]) -> None:
+    # branching-versioning keeps the "400 merges a day" scenario; the CI/CD question is a different one.
+    ci_cd = [q for q in bank.values() if q.category.value == "ci-cd-pipelines"]
+    assert not any("400 merges a day" in _flat(q.prompt) for q in ci_cd)
+    queue = bank["cicd-merge-queue-setup"]
+    assert "merge_group" in queue.model_answer
+
+
+def test_platform_migration_signals_do_not_reward_a_big_bang(bank: dict[str, Question]) -> None:
+    criterion = bank["cicd-shared-pipeline-platform"].criterion("migration")
+    assert criterion is not None
+    assert not any("big bang" in s.lower() for s in criterion.signals)
