@@ -78,3 +78,11 @@ def test_canary_cluster_is_thinned_to_three(bank: dict[str, Question]) -> None:
     canary = [q.id for q in bank.values() if q.category.value == "deployment-strategies" and "canary" in q.tags]
     assert len(canary) <= 3, canary
     assert sum(q.category.value == "deployment-strategies" for q in bank.values()) >= 16
+
+
+def test_backfill_enforces_not_null_through_a_validated_check(bank: dict[str, Question]) -> None:
+    answer = _flat(bank["dbm-billion-row-backfill"].model_answer)
+    # The old answer added "the NOT NULL constraint as NOT VALID followed by VALIDATE", which PostgreSQL's
+    # SET NOT NULL does not offer; the lock-light path is a NOT VALID check, VALIDATE, then SET NOT NULL.
+    assert "check (tenant_region is not null) not valid" in answer
+    assert answer.index("validate constraint") < answer.index("set not null")
