@@ -125,6 +125,7 @@ class FeedbackNotifier:
         if row is None or question is None:
             return
         post, channel, member = await self._context(session, answer)
+        only_to = None if channel.feedback_public and not answer.private else person_of(member)
         msg = feedback_message(
             question,
             grade_from_row(row),
@@ -132,6 +133,6 @@ class FeedbackNotifier:
             points=answer.points_awarded,
             answer_id=answer.id,
             extra=post.slot > 0,
+            answerer=member.display_name or member.user_ref if only_to is None else None,  # public: say whose
         )
-        only_to = None if channel.feedback_public and not answer.private else person_of(member)
         await self._chat.reply(thread_of(channel, post), msg, only_to=only_to)

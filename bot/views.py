@@ -65,10 +65,21 @@ def received_message(truncated_from: int | None, kept: int) -> Message | None:
 
 
 def feedback_message(
-    question: Question, grade: Grade, *, late: bool, points: int, answer_id: int | None = None, extra: bool = False
+    question: Question,
+    grade: Grade,
+    *,
+    late: bool,
+    points: int,
+    answer_id: int | None = None,
+    extra: bool = False,
+    answerer: str | None = None,
 ) -> Message:
+    """The grade as its answerer sees it. `answerer` (public feedback in the thread) names whose
+    answer it is: a plain name, never a mention, so nobody is pinged (renderers escape it)."""
     descriptions = {c.id: c.description.rstrip(".") for c in question.rubric}
-    blocks: list = [Section.of(bold(f"{grade.score:g}/10"), f" on “{question.title}”")]
+    whose = [f"{answerer}’s answer: "] if answerer else []
+    blocks: list = [Section.of(*whose, bold(f"{grade.score:g}/10"), f" on “{question.title}”")]
+
     def said(verdict: Verdict) -> list[str]:
         # A point counted is shown with the person's own words that earned it.
         return [
@@ -92,7 +103,7 @@ def feedback_message(
     if late:
         notes.append("late answer: graded for feedback, no points")
     elif Flag.POINTS_KEPT in grade.flags:
-        notes.append(f"points stay {points}, those of your answer when its feedback first went out")
+        notes.append(f"points stay {points}, those of {'their' if answerer else 'your'} answer when its feedback first went out")
     else:
         notes.append(f"+{plural(points, 'point')}" + (" (extra question: no streak)" if extra else ""))
     if Flag.NEEDS_REVIEW in grade.flags:
@@ -103,7 +114,8 @@ def feedback_message(
     if answer_id is not None:
         notes.append(f"answer #{answer_id}")
     blocks.append(Context(" · ".join(notes)))
-    return message(*blocks, summary=f"Your answer scored {grade.score:g}/10", tags=("feedback",))
+    summary = f"{answerer}’s answer scored {grade.score:g}/10" if answerer else f"Your answer scored {grade.score:g}/10"
+    return message(*blocks, summary=summary, tags=("feedback",))
 
 
 def _clip(evidence: str, limit: int = 80) -> str:
@@ -170,9 +182,7 @@ def leaderboard_message(title: str, rows: Sequence[BoardRow]) -> Message:
             Section.of("No points yet. Answer today's question in its thread to get on the board."),
             tags=("leaderboard",),
         )
-    lines = "\n".join(
-        f"{i}. {r.name} — {plural(r.points, 'pt')} ({plural(r.answers, 'answer')})" for i, r in enumerate(rows, 1)
-    )
+    lines = "\n".join(f"{i}. {r.name} — {plural(r.points, 'pt')} ({plural(r.answers, 'answer')})" for i, r in enumerate(rows, 1))
     return message(Header(title), Section.of(lines), summary=title, tags=("leaderboard",))
 
 
