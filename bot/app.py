@@ -35,7 +35,7 @@ from bot.events import (
     ModalSubmitted,
     Person,
 )
-from bot.feedback import FeedbackNotifier
+from bot.feedback import DeliverySettings, FeedbackNotifier
 from bot.grade_admin import GradeAdmin
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.queue import GradingQueue
@@ -50,6 +50,7 @@ from bot.interview.service import InterviewService, InterviewSettings
 from bot.leaderboard import Leaderboard
 from bot.messages import Message, text_message
 from bot.metrics import Metrics
+from bot.outage import OutageLog, Unavailable, is_outage
 from bot.ports import Chat, Grader
 from bot.recap import WeeklyRecap
 from bot.reminders import StreakReminders
@@ -105,6 +106,9 @@ class RepBot:
         self.engine = engine or make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.metrics = Metrics()
+        # One log of database outages for the ack path, the inbox and the grading loop, so an
+        # outage is a few lines (bot/outage.py), not a traceback per failed request.
+        self.database_outage = OutageLog("database", log)
         self.offline = offline_grader_for(self.bank)
         self.grader = WatchedGrader(grader or build_grader(settings, self.offline), self.clock)
         # Background tasks restart when they die; a Fatal one stops the process (bot/supervise.py).
@@ -126,9 +130,17 @@ class RepBot:
             self.intake,
             self._after_filed,
             InboxSettings(max_defer=self._channel_quiet),
+            outage=self.database_outage,
         )
         self.queue = GradingQueue(self.sessions, self.clock, dt.timedelta(seconds=settings.grading_lease_seconds))
-        self.notifier = FeedbackNotifier(self.sessions, chat, self.bank)
+        self.notifier = FeedbackNotifier(
+            self.sessions,
+            chat,
+            self.bank,
+            self.clock,
+            # Undelivered feedback is looked for as often as an idle grader looks for due answers.
+            DeliverySettings(poll=max(settings.grading_poll_seconds, 0.05)),
+        )
         self.worker = GradingWorker(
             self.queue,
             self.grader,
@@ -143,6 +155,7 @@ class RepBot:
                 max_delay=dt.timedelta(minutes=settings.grading_max_delay_minutes),
             ),
             metrics=self.metrics,
+            outage=self.database_outage,
         )
         self.interviews = InterviewService(
             self.sessions, chat, self.bank, self.clock, InterviewSettings.from_settings(settings), wake=self.worker.wake
@@ -218,6 +231,8 @@ class RepBot:
         self.supervisor.spawn("answer-inbox", lambda: self.inbox.run_forever(self._stop))
         if grade_in_background:
             self.supervisor.spawn("grading", lambda: self.worker.run_forever(self._stop))
+            # Feedback whose send failed (platform or database down) goes out once they are back.
+            self.supervisor.spawn("feedback", lambda: self.notifier.run_forever(self._stop))
         self._add_health_checks()
         if self.settings.http_port is not None:
             app = make_app(self.metrics, self.queue.depth, self.inbox.depth, self.health, self.alive)
@@ -289,7 +304,16 @@ class RepBot:
         For adapters that must acknowledge fast (Slack): once this returns, the answer survives
         a crash. False when the same message is already held (a redelivery).
         """
-        fresh = await self.inbox.accept(event)
+        try:
+            fresh = await self.inbox.accept(event)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Not held, so the platform must not get its ack and will redeliver; counted, not
+            # logged per request.
+            self.database_outage.failed("holding answers", exc)
+            raise Unavailable("database") from exc
+        self.database_outage.ok()
         if not fresh:
             self.metrics.answers_duplicate.inc()
         return fresh
@@ -361,8 +385,14 @@ class RepBot:
 
     async def first_time_seen(self, key: str) -> bool:
         """Record a platform event id (Slack event_id, Discord interaction id); False on a replay."""
-        async with transaction(self.sessions) as session:
-            return await first_time_seen(session, key, self.clock.now())
+        try:
+            async with transaction(self.sessions) as session:
+                return await first_time_seen(session, key, self.clock.now())
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.database_outage.failed("recording event ids", exc)
+            raise Unavailable("database") from exc
 
     async def home_view(self, person: Person) -> Message:
         """A person's page (Slack App Home): stats and leaderboards of their channels."""

@@ -35,6 +35,7 @@ from sqlalchemy.sql.dml import Insert
 from bot.clock import Clock
 from bot.events import AnswerPosted, MessageRef, Person, Place
 from bot.intake import Filing, Intake, IntakeResult, Received
+from bot.outage import OutageLog, is_outage
 from storage.db import transaction, write_connection
 from storage.models import InboxMessage
 
@@ -99,7 +100,9 @@ class AnswerInbox:
         intake: Intake,
         after_filed: AfterFiled,
         settings: InboxSettings | None = None,
+        outage: OutageLog | None = None,
     ):
+        self.outage = outage or OutageLog("database", log)
         self._held = held  # where held answers live: the main database, or a file of their own
         self._sessions = sessions
         self._same_database = held is sessions
@@ -207,7 +210,9 @@ class AnswerInbox:
         try:
             chunk = dict(zip(held, await self._intake.prepare(list(held.values())), strict=True))
             return await self._file_rows(chunk)
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # the database is away: every row would fail alike; they stay held for the next round
             if len(held) == 1:
                 row_id, received = next(iter(held.items()))
                 log.exception("could not file answer %s; it stays in the inbox and is retried", received.event.source_id)
@@ -261,8 +266,12 @@ class AnswerInbox:
             self._wake.clear()  # an answer accepted while this batch is filed wakes the next one
             try:
                 looked_at = await self.file_pending(yield_to_acks=True)
-            except Exception:
-                log.exception("answer inbox: filing failed; retrying")
+                self.outage.ok()
+            except Exception as exc:
+                if is_outage(exc):
+                    self.outage.failed("filing held answers", exc)
+                else:
+                    log.exception("answer inbox: filing failed; retrying")
                 looked_at = 0
             if looked_at >= self._settings.batch:
                 continue  # more are waiting

@@ -136,6 +136,13 @@ class Answer(Base):
     __table_args__ = (
         Index("ix_answers_queue", "status", "available_at"),
         Index("ix_answers_post", "post_id"),
+        # Feedback still to deliver is a handful of rows among all answers: the retry loop's look.
+        Index(
+            "ix_answers_notify_due",
+            "notify_after",
+            sqlite_where=text("notify_pending = 1"),
+            postgresql_where=text("notify_pending"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -159,6 +166,11 @@ class Answer(Base):
     points_awarded: Mapped[int] = mapped_column(Integer, default=0)
     counted: Mapped[bool] = mapped_column(Boolean, default=False)  # counts in answer totals
     notify_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Feedback delivery's claim (bot/feedback.py): who is sending it, and until when nobody else
+    # may try (the claim's lease, or the backoff after a failed send).
+    notify_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    notify_after: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delay_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -133,6 +133,9 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks
     _rate_limited: dict[str, list[int]] = field(default_factory=dict)
+    _failing: dict[str, list[int]] = field(default_factory=dict)
+    # Called (and awaited) when a method is called, before it answers: faults elsewhere mid-call.
+    during: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
@@ -176,6 +179,10 @@ class FakeSlack:
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next `times` calls of `method` get HTTP 429 with Retry-After."""
         self._rate_limited.setdefault(method, []).extend([retry_after] * times)
+
+    def fail(self, method: str, times: int = 1, status: int = 500) -> None:
+        """The next `times` calls of `method` get that HTTP status (a Slack outage)."""
+        self._failing.setdefault(method, []).extend([status] * times)
 
     def add_user(self, user_id: str, name: str, *, admin: bool = False, owner: bool = False, team: str = TEAM) -> None:
         self.users[user_id] = {
@@ -247,6 +254,12 @@ class FakeSlack:
         token = auth[7:] if auth.startswith("Bearer ") else params.get("token")
         self.calls.append(Call(method, params, token, time.monotonic()))
         await self._notify()
+        hook = self.during.get(method)
+        if hook is not None:
+            await hook()
+        failing = self._failing.get(method)
+        if failing:
+            return web.json_response({"ok": False, "error": "internal_error"}, status=failing.pop(0))
         waits = self._rate_limited.get(method)
         if waits:
             retry_after = waits.pop(0)

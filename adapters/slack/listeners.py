@@ -44,6 +44,7 @@ from adapters.slack.views import home_view, private_answer_modal, received_view
 from bot.commands import Reply
 from bot.events import AnswerPosted
 from bot.intake import IntakeResult, Outcome
+from bot.outage import Unavailable
 from bot.views import ANSWER_PRIVATELY
 
 if TYPE_CHECKING:
@@ -72,6 +73,14 @@ class SlackListeners:
         # listener returns), so the work runs lazily; a trigger_id stays valid for views.open.
         app.action(re.compile(".+"))(ack=_ack, lazy=[self.on_action])
         app.view(PRIVATE_ANSWER_CALLBACK)(self.on_private_answer)
+        app.error(self.on_error)
+
+    async def on_error(self, error: Exception) -> None:
+        """bolt answers a failed listener with 500 (Slack redelivers). A database outage is
+        already counted in the bot's outage log: a traceback per request would flood the log."""
+        if isinstance(error, Unavailable):
+            return
+        log.error("Failed to run listener function (error: %s)", error, exc_info=error)
 
     async def _first_time(self, body: dict[str, Any]) -> bool:
         event_id = body.get("event_id")
