@@ -190,6 +190,14 @@ async def test_oauth_install_serves_a_second_workspace(
             assert len(await stored_answers(bot)) == 1
             reaction = (await fake.wait_for("reactions.add"))[0]
             assert reaction.token == "xoxb-team-two"
+            # Later requests from the workspace are authorized from the cache: no auth.test before the ack.
+            before = len(fake.of("auth.test", lambda c: c.token == "xoxb-team-two"))
+            for n in (10, 11):
+                more = event_callback(
+                    thread_reply(GOOD, f"1800000000.0000{n}", thread, channel="C2"), team="T2", bot_user="UBOT2"
+                )
+                assert (await poster.event(http, more))[0] == 200
+            assert len(fake.of("auth.test", lambda c: c.token == "xoxb-team-two")) == before
     finally:
         await adapter.stop()
         await bot.stop()

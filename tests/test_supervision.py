@@ -345,3 +345,17 @@ async def test_answers_written_during_a_non_resumable_disconnect_are_filed_once(
 
 def _first_message(fake: FakeDiscord, channel: str, user: dict[str, Any]) -> str:
     return next(m["id"] for m in fake.messages.values() if m["channel_id"] == channel and m["author"]["id"] == user["id"])
+
+
+async def test_a_wrong_combination_of_settings_stops_with_one_line(tmp_path: Path) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_APP_TOKEN": APP_TOKEN,  # Socket Mode...
+        "SLACK_CLIENT_ID": "111.222",  # ...with a multi-workspace install, which needs HTTP mode
+        "SLACK_CLIENT_SECRET": "client-secret-value",
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
+    }
+    async with repbot_run(tmp_path, env) as bot:
+        assert await bot.exit_code() == 2
+    assert len(bot.lines) == 1, bot.stderr
+    assert "SLACK_CLIENT_ID" in bot.lines[0] and "REPBOT_SLACK_MODE=http" in bot.lines[0]

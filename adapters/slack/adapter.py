@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
@@ -112,8 +113,20 @@ class SlackAdapter:
 
     def build_app(self, bot: RepBot) -> AsyncApp:
         oauth_settings = None
+        authorize = None
         if self.config.oauth is not None:
-            assert self._install_engine is not None
+            assert self._install_engine is not None and self.installations is not None
+            # bolt's default calls auth.test before every request's ack; cached per bot token, a
+            # workspace costs one call, then only the installation-store read per request. The
+            # read comes first, so an uninstalled or revoked workspace finds no token, cached or not.
+            authorize = AsyncInstallationStoreAuthorize(
+                logger=log,
+                installation_store=self.installations,
+                client_id=self.config.oauth.client_id,
+                client_secret=self.config.oauth.client_secret,
+                cache_enabled=True,
+                client=self.client,
+            )
             oauth_settings = AsyncOAuthSettings(
                 client_id=self.config.oauth.client_id,
                 client_secret=self.config.oauth.client_secret,
@@ -129,6 +142,7 @@ class SlackAdapter:
             # is a stored answer. Slow work is in lazy listeners (see listeners.py).
             process_before_response=True,
             oauth_settings=oauth_settings,
+            authorize=authorize,
         )
         if oauth_settings is not None:
             app.enable_token_revocation_listeners()
