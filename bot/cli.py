@@ -70,8 +70,10 @@ def run() -> None:
     from storage.db import SchemaOutOfDate
 
     settings = settings_or_exit()
+    platforms = settings.slack_enabled or settings.discord_enabled
+    # The console shares the terminal with the conversation: only warnings, unless asked for more.
     configure_logging(
-        settings.log_level if (settings.slack_enabled or settings.discord_enabled) else "WARNING",
+        settings.log_level if platforms or "log_level" in settings.model_fields_set else "WARNING",
         settings.secrets(),
         json_lines=settings.log_format == "json",
     )
@@ -85,8 +87,10 @@ def run() -> None:
             from adapters.console import ConsoleChat, run_console
 
             chat = ConsoleChat()
-            bot = RepBot(settings.model_copy(update={"quiet_period_seconds": 0.0}), chat, bank=bank)
-            code = asyncio.run(run_console(bot, chat, sys.stdin, settings.console_user))
+            # An empty line sends a finished channel answer: graded at once. Interview answers keep
+            # the quiet period, so they can take several messages.
+            bot = RepBot(settings, chat, bank=bank, channel_quiet_seconds=0.0)
+            code = asyncio.run(run_console(bot, chat, sys.stdin, settings.console_user, admins=frozenset(settings.admins)))
     except SchemaOutOfDate as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

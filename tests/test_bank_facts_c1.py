@@ -76,3 +76,20 @@ def test_platform_migration_signals_do_not_reward_a_big_bang(bank: dict[str, Que
     criterion = bank["cicd-shared-pipeline-platform"].criterion("migration")
     assert criterion is not None
     assert not any("big bang" in s.lower() for s in criterion.signals)
+
+
+C1_CATEGORIES = {"ci-cd-pipelines", "ci-platform", "scripting-automation", "developer-experience", "fundamentals"}
+ANTI_PATTERN_SIGNALS = ("big bang", "big-bang", "skip the gates", "skip staging", "retry forever")
+
+
+def test_no_signal_rewards_an_anti_pattern(bank: dict[str, Question]) -> None:
+    # The old scripting and CI/CD rubrics listed "big-bang" among the signals of an incremental migration.
+    found = [
+        (q.id, c.id, s)
+        for q in bank.values()
+        if q.category.value in C1_CATEGORIES
+        for c in q.rubric
+        for s in c.signals
+        if any(bad in s.lower() for bad in ANTI_PATTERN_SIGNALS)
+    ]
+    assert found == []

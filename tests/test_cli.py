@@ -35,7 +35,7 @@ def test_piped_console_session_prints_question_grade_and_leaderboard(tmp_path: P
 
 
 def test_console_switches_people_and_reveals(tmp_path: Path) -> None:
-    script = "First answer from me about rollbacks and canaries with a baseline.\n\n/as dana\nDana thinks feature flags help here.\n\n/reveal\n/leaderboard all\n/quit\n"
+    script = "First answer from me about rollbacks and canaries with a baseline.\n\n/as dana\nDana thinks feature flags help here.\n\n/as you\n/reveal\n/leaderboard all\n/quit\n"
     result = run(["run"], tmp_path, stdin=script)
     assert result.returncode == 0, result.stderr
     assert "Now answering as dana" in result.stdout

@@ -19,7 +19,7 @@ from storage.models import Answer, Post
 from tests.fake_chat import FakeChat
 from tests.harness import Team
 from tests.test_interview import STRONG, make_bot
-from tests.test_team_week import GOOD, a_week, run_day
+from tests.test_team_week import GOOD, a_week
 
 # -- 1. an interview started in a server keeps getting the person's DMs, also after a restart --
 

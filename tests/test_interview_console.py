@@ -34,8 +34,8 @@ def test_console_interview_resumes_in_a_new_process_then_returns_to_the_daily_qu
     script = (
         "/interview\n"
         "resume\n\n"
-        f"{CANARY_WITHOUT_BASELINE}\n\n"
-        f"{BASELINE_FOLLOW_UP}\n\n"
+        f"{CANARY_WITHOUT_BASELINE}\ndone\n"
+        f"{BASELINE_FOLLOW_UP}\ndone\n"
         f"{STRONG['Why build once and promote']}\n\n"
         "/leaderboard all\n/quit\n"
     )
