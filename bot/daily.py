@@ -34,6 +34,9 @@ from storage.repo import get_or_create_channel
 log = logging.getLogger(__name__)
 
 CLAIM_TTL = dt.timedelta(minutes=2)
+# After a failed post the claim ends this soon, so the scheduler's next sweep (every 30 s) posts
+# it, instead of waiting out CLAIM_TTL, which is only for a process that died mid-post.
+POST_RETRY_AFTER = dt.timedelta(seconds=5)
 
 
 def schedule_of(channel: Channel) -> ChannelSchedule:
@@ -148,9 +151,13 @@ class DailyFlow:
             if slot == 0
             else now + dt.timedelta(hours=channel.window_hours)
         )
-        ref = await self._chat.post(
-            place_of(channel), question_message(question, post_id, closes_at, channel.timezone, extra=slot > 0)
-        )
+        try:
+            ref = await self._chat.post(
+                place_of(channel), question_message(question, post_id, closes_at, channel.timezone, extra=slot > 0)
+            )
+        except Exception:
+            await self._release(post_id)
+            raise
         root = ref.root
         async with transaction(self._sessions) as session:
             await session.execute(
@@ -169,6 +176,18 @@ class DailyFlow:
         if self._metrics:
             self._metrics.posts_sent.inc()
         return Posted(post_id, question_id, root, slot)
+
+    async def _release(self, post_id: int) -> None:
+        """The platform refused the post: give the claim up now, with a short retry time."""
+        try:
+            async with transaction(self._sessions) as session:
+                await session.execute(
+                    update(Post)
+                    .where(Post.id == post_id, Post.status == "claimed")
+                    .values(claimed_until=self._clock.now() + POST_RETRY_AFTER)
+                )
+        except Exception:  # noqa: BLE001 - the claim still expires after CLAIM_TTL
+            log.warning("could not release the claim on post %s; it expires in %s", post_id, CLAIM_TTL, exc_info=True)
 
     async def _claim(
         self, channel_id: int, day: dt.date, slot: int, now: dt.datetime, wanted: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -139,16 +140,34 @@ class Scheduler:
             if (day := schedule_of(channel).due_day(now, self._grace)) is not None and (channel.id, day) not in existing
         ]
         gate = asyncio.Semaphore(FAN_OUT)
+        failed: dict[int, Exception] = {}
 
         async def post(channel_id: int, day: dt.date) -> int:
             async with gate:
                 try:
                     if await self._daily.post_daily(channel_id, day) is None:
                         return 0
-                except Exception:  # one channel's platform error must not stop the others
-                    log.exception("posting to channel %s failed; the next sweep retries", channel_id)
+                except Exception as exc:  # one channel's platform error must not stop the others
+                    failed[channel_id] = exc
                     return 0
             await self._posted(channel_id, day)
             return 1
 
-        return sum(await asyncio.gather(*(post(c, d) for c, d in due)))
+        posted = sum(await asyncio.gather(*(post(c, d) for c, d in due)))
+        if failed:
+            self._log_failures(failed)
+        return posted
+
+    @staticmethod
+    def _log_failures(failed: dict[int, Exception]) -> None:
+        """One line per sweep, not a traceback per channel: a platform outage fails them all alike."""
+        kinds = Counter(type(exc).__name__ for exc in failed.values())
+        channel_id, first = next(iter(failed.items()))
+        log.error(
+            "posting the daily question failed in %d channel(s) (%s); the next sweep retries. First: channel %s: %s",
+            len(failed),
+            ", ".join(f"{kind} x{n}" for kind, n in kinds.items()),
+            channel_id,
+            str(first).split("\n", 1)[0][:300] or type(first).__name__,
+            exc_info=first if len(failed) == 1 else None,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -12,12 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import RepBot
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.daily import schedule_of
+from bot.schedule import SWEEP_SECONDS
 from bot.scoring import points_for
 from content.loader import QuestionBank
 from storage.models import Answer, GradeRow, MemberTotal, Post, ScoreEvent
@@ -121,6 +124,19 @@ async def test_claimed_post_of_a_dead_process_is_taken_over(team: Team) -> None:
     team.clock.advance(minutes=3)
     posted = await team.post_today()
     assert posted is not None and len(team.chat.posts()) == 1
+
+
+async def test_a_failed_post_is_posted_at_the_next_sweep(team: Team, caplog: pytest.LogCaptureFixture) -> None:
+    team.chat.fail_posts = 1  # the platform refuses the day's question at its time (09:00 Berlin)
+    with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+        await team.bot.scheduler.sweep()
+    assert not team.chat.posts()
+    assert len(caplog.records) == 1 and "the next sweep retries" in caplog.records[0].getMessage()
+    team.clock.advance(seconds=SWEEP_SECONDS)  # the process knows the send failed: no two-minute wait
+    await team.bot.scheduler.sweep()
+    assert len(team.chat.posts()) == 1
+    async with team.bot.sessions() as session:
+        assert (await session.execute(select(Post.status))).scalars().all() == ["open"]
 
 
 async def test_cron_job_fires_at_local_time_across_dst(team: Team) -> None:
