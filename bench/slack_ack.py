@@ -82,12 +82,15 @@ def _event(channel: str, thread: str, user: str, ts: str, text: str) -> str:
     )
 
 
-def _fake_slack() -> web.Application:
-    """Just enough Web API for both apps: auth.test, posting, users.info, reactions."""
+def _fake_slack(calls: dict[str, int] | None = None) -> web.Application:
+    """Just enough Web API for both apps: auth.test, posting, users.info, reactions. `calls`
+    counts requests per method (auth.test before an ack is what OAuth mode must not do)."""
     counter = iter(range(1, 10**9))
+    calls = {} if calls is None else calls
 
     async def api(request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        calls[method] = calls.get(method, 0) + 1
         await request.read()
         if method == "auth.test":
             return web.json_response(
@@ -157,12 +160,14 @@ async def _load(config: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _loadgen_main() -> None:
-    runner = web.AppRunner(_fake_slack(), access_log=None)
+    calls: dict[str, int] = {}
+    runner = web.AppRunner(_fake_slack(calls), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     print(f"READY {runner.addresses[0][1]}", flush=True)
     config = json.loads(await asyncio.to_thread(sys.stdin.readline))
     result = await _load(config)
+    result["api_calls"] = dict(calls)  # from the app's start to the end of the load
     print(json.dumps(result), flush=True)
     # Keep serving the Web API until the app under test has shut down (its reactions, feedback).
     await asyncio.to_thread(sys.stdin.readline)

@@ -270,6 +270,7 @@ class RepBot:
         return (await self.health.report()).ok
 
     async def stop(self) -> None:
+        self.supervisor.shutting_down()  # the tasks below end because of the stop event: not a crash
         self._stop.set()
         self.scheduler.stop()
         if self._http is not None:

@@ -50,6 +50,7 @@ class Supervisor:
         self.states: dict[str, TaskState] = {}
         self.fatal: Fatal | None = None
         self.failed = asyncio.Event()
+        self._closing = False
 
     def spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run `run()` as task `name`, restarting it whenever it ends until `cancel`/`close`."""
@@ -74,7 +75,12 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def shutting_down(self) -> None:
+        """From now on a task that ends was asked to (its stop event is set): no log, no restart."""
+        self._closing = True
+
     async def close(self) -> None:
+        self._closing = True
         for name in list(self._tasks):
             await self.cancel(name)
 
@@ -97,6 +103,8 @@ class Supervisor:
                 return
             except Exception as exc:  # noqa: BLE001 - any exit is logged and restarted
                 error, cause = exc, f"{type(exc).__name__}: {exc}"
+            if self._closing:
+                return
             if loop.time() - started >= self._backoff.healthy_after:
                 delay = self._backoff.initial
             state.restarts += 1

@@ -88,6 +88,23 @@ async def test_a_fatal_task_stops_everything_with_its_line(caplog: pytest.LogCap
     assert len(critical) == 1 and "SLACK_APP_TOKEN" in critical[0].getMessage()
 
 
+async def test_a_task_that_ends_because_the_bot_stops_is_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    stop, runs = asyncio.Event(), []
+
+    async def until_stopped() -> None:
+        runs.append(1)
+        await stop.wait()
+
+    supervisor = Supervisor(Backoff(initial=0.01))
+    supervisor.spawn("inbox", until_stopped)
+    await asyncio.sleep(0.05)
+    supervisor.shutting_down()  # RepBot.stop: then its stop event ends the tasks
+    stop.set()
+    await asyncio.sleep(0.1)
+    await supervisor.close()
+    assert runs == [1] and not [r for r in caplog.records if "stopped unexpectedly" in r.getMessage()]
+
+
 # -- `repbot run` as a child process ----------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from adapters.slack.chat import SlackChat
 from adapters.slack.client import make_client
 from adapters.slack.config import SlackConfig, manifest_bot_scopes, manifest_command
 from adapters.slack.events import Kind, read_message, to_event
+from adapters.slack.installs import CachedInstallations
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.people import AdminList, People
 from adapters.slack.tokens import InstalledTokens, SingleToken, TokenSource
@@ -117,11 +118,12 @@ class SlackAdapter:
         if self.config.oauth is not None:
             assert self._install_engine is not None and self.installations is not None
             # bolt's default calls auth.test before every request's ack; cached per bot token, a
-            # workspace costs one call, then only the installation-store read per request. The
-            # read comes first, so an uninstalled or revoked workspace finds no token, cached or not.
+            # workspace costs one call. The installation is read first (kept in memory for a
+            # minute, adapters/slack/installs.py), so an uninstalled workspace finds no token.
+            store = CachedInstallations(self.installations)
             authorize = AsyncInstallationStoreAuthorize(
                 logger=log,
-                installation_store=self.installations,
+                installation_store=store,
                 client_id=self.config.oauth.client_id,
                 client_secret=self.config.oauth.client_secret,
                 cache_enabled=True,
@@ -132,7 +134,7 @@ class SlackAdapter:
                 client_secret=self.config.oauth.client_secret,
                 scopes=list(manifest_bot_scopes()),
                 redirect_uri=self.config.oauth.redirect_uri,
-                installation_store=self.installations,
+                installation_store=store,
                 state_store=AsyncSQLAlchemyOAuthStateStore(expiration_seconds=OAUTH_STATE_SECONDS, engine=self._install_engine),
             )
         app = AsyncApp(
