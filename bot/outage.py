@@ -107,8 +107,17 @@ def _brief(exc: BaseException) -> str:
 def is_outage(exc: BaseException) -> bool:
     """An error that means a dependency is unreachable or dropped us, not a bug in our code."""
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+        # What our statements or data did wrong is a bug to see in full; everything else the
+        # driver raises (refused, dropped, "not accepting connections", "starting up") is the
+        # database being away. asyncpg's refusals arrive as plain DBAPIError.
+        return bool(exc.connection_invalidated) or not isinstance(
+            exc,
+            (
+                sqlalchemy.exc.IntegrityError,
+                sqlalchemy.exc.DataError,
+                sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.NotSupportedError,
+            ),
         )
     return isinstance(exc, (OSError, ConnectionError, TimeoutError, sqlalchemy.exc.DisconnectionError))
 
