@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.daily import schedule_of
@@ -191,48 +191,29 @@ class DashboardData:
         since = this_week - dt.timedelta(weeks=OVERVIEW_WEEKS - 1)
         ids = view.ids
         async with self._sessions() as session:
+            # Core rows, not ORM loading: the window's answers are thousands of plain tuples.
+            conn = await session.connection()
             posts = (
-                await session.execute(
-                    select(Post.channel_id, Post.day, Post.status).where(
+                await conn.execute(
+                    select(Post.id, Post.channel_id, Post.day, Post.status).where(
                         Post.channel_id.in_(ids), Post.slot == 0, Post.status != "claimed", Post.day >= since
                     )
                 )
             ).all()
-            graded = (
-                await session.execute(
-                    select(Post.channel_id, Post.day, func.count(Answer.id), func.sum(GradeRow.score))
-                    .join(Answer, Answer.post_id == Post.id)
-                    .join(GradeRow, (GradeRow.answer_id == Answer.id) & GradeRow.current.is_(True))
-                    .where(*_counted_answers(ids, since))
-                    .group_by(Post.channel_id, Post.day)
-                )
-            ).all()
+            answers = await _window_answers(conn, [p[0] for p in posts])
             people = dict(
                 (
-                    await session.execute(
+                    await conn.execute(
                         select(MemberTotal.channel_id, func.count())
                         .where(MemberTotal.channel_id.in_(ids))
                         .group_by(MemberTotal.channel_id)
                     )
                 ).all()
             )
-            answered = (
-                await session.execute(
-                    select(Answer.member_id, Post.channel_id, Post.day)
-                    .join(Post, Post.id == Answer.post_id)
-                    .where(
-                        Post.channel_id.in_(ids),
-                        Post.slot == 0,
-                        Post.day >= since,
-                        Answer.late.is_(False),
-                        Answer.status != "deleted",
-                    )
-                )
-            ).all()
             older = {
                 cid
                 for (cid,) in (
-                    await session.execute(
+                    await conn.execute(
                         select(Channel.id).where(
                             Channel.id.in_(ids),
                             exists().where(Post.channel_id == Channel.id, Post.slot == 0, Post.day < since),
@@ -241,7 +222,7 @@ class DashboardData:
                 ).all()
             }
             week_board = await self._week_board(session, ids, this_week)
-            names = await _names(session, {m for m, _, _ in answered})
+            names = await _names(session, {member_id for _, member_id, _ in answers})
         all_time = (
             await self._board.workspace(view.channels[0].platform, view.channels[0].workspace)
             if view.is_workspace and view.channels
@@ -249,8 +230,9 @@ class DashboardData:
             if ids
             else []
         )
-        weeks = _weeks(since, posts, graded, people)
-        streaks = _streaks(view, posts, answered, older, names)
+        where = {post_id: (channel_id, day, status) for post_id, channel_id, day, status in posts}
+        weeks = _weeks(since, where, answers, people)
+        streaks = _streaks(view, where, answers, older, names)
         return Overview(weeks, sum(people.values()), this_week, week_board, all_time, streaks)
 
     async def _week_board(self, session: AsyncSession, ids: list[int], since: dt.date, limit: int = 10) -> list[BoardRow]:
@@ -434,6 +416,37 @@ def _counted_answers(ids: list[int], since: dt.date) -> tuple:  # type: ignore[t
     )
 
 
+async def _window_answers(conn: AsyncConnection, post_ids: list[int]) -> list[tuple[int, int, float | None]]:
+    """(post, member, current grade) of the given posts' answers as `report` counts them (in time,
+    not deleted). Two lookups by id lists, answers through their post index and grades through
+    their answer index, so the cost follows the window whatever the planner guesses about a
+    date range (a join let PostgreSQL pick a scan of every grade ever stored)."""
+    found: list[tuple[int, int, int]] = []
+    for chunk in _chunks(post_ids):
+        found += [
+            (answer_id, post_id, member_id)
+            for answer_id, post_id, member_id in await conn.execute(
+                select(Answer.id, Answer.post_id, Answer.member_id).where(
+                    Answer.post_id.in_(chunk), Answer.late.is_(False), Answer.status != "deleted"
+                )
+            )
+        ]
+    scores: dict[int, float] = {}
+    for chunk in _chunks([a for a, _, _ in found]):
+        scores.update(
+            (answer_id, score)
+            for answer_id, score in await conn.execute(
+                select(GradeRow.answer_id, GradeRow.score).where(GradeRow.answer_id.in_(chunk), GradeRow.current.is_(True))
+            )
+        )
+    return [(post_id, member_id, scores.get(answer_id)) for answer_id, post_id, member_id in found]
+
+
+def _chunks(ids: list[int], size: int = 2000) -> list[list[int]]:
+    """Id lists small enough for one statement's bind parameters on every backend."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 async def _names(session: AsyncSession, member_ids: set[int]) -> dict[int, str]:
     if not member_ids:
         return {}
@@ -441,45 +454,58 @@ async def _names(session: AsyncSession, member_ids: set[int]) -> dict[int, str]:
     return {i: name or ref for i, name, ref in rows.all()}
 
 
-def _weeks(since: dt.date, posts: list, graded: list, people: dict[int, int]) -> list[WeekPoint]:  # type: ignore[type-arg]
-    posts_by: Counter[tuple[int, dt.date]] = Counter()
-    for channel_id, day, _ in posts:
-        posts_by[(channel_id, week_start(day))] += 1
-    answers_by: Counter[tuple[int, dt.date]] = Counter()
+def _weeks(
+    since: dt.date,
+    posts: dict[int, tuple[int, dt.date, str]],
+    answers: list[tuple[int, int, float | None]],
+    people: dict[int, int],
+) -> list[WeekPoint]:
+    n_posts: Counter[dt.date] = Counter()
+    possible: Counter[dt.date] = Counter()  # posts x people, summed over channels
+    for channel_id, day, _ in posts.values():
+        week = week_start(day)
+        n_posts[week] += 1
+        possible[week] += people.get(channel_id, 0)
+    graded: Counter[dt.date] = Counter()
     score_sum: dict[dt.date, float] = defaultdict(float)
-    for channel_id, day, count, total in graded:
-        answers_by[(channel_id, week_start(day))] += int(count)
-        score_sum[week_start(day)] += float(total or 0)
-    out = []
-    for i in range(OVERVIEW_WEEKS):
-        week = since + dt.timedelta(weeks=i)
-        n_posts = sum(n for (_, w), n in posts_by.items() if w == week)
-        answers = sum(n for (_, w), n in answers_by.items() if w == week)
-        possible = sum(n * people.get(c, 0) for (c, w), n in posts_by.items() if w == week)
-        out.append(
-            WeekPoint(
-                week,
-                n_posts,
-                answers,
-                answers / possible if possible else None,
-                score_sum[week] / answers if answers else None,
-            )
+    for post_id, _, score in answers:
+        if score is not None:  # answers count once graded, as in `report`
+            week = week_start(posts[post_id][1])
+            graded[week] += 1
+            score_sum[week] += score
+    weeks = [since + dt.timedelta(weeks=i) for i in range(OVERVIEW_WEEKS)]
+    return [
+        WeekPoint(
+            w,
+            n_posts[w],
+            graded[w],
+            graded[w] / possible[w] if possible[w] else None,
+            score_sum[w] / graded[w] if graded[w] else None,
         )
-    return out
+        for w in weeks
+    ]
 
 
-def _streaks(view: ScopeView, posts: list, answered: list, older: set[int], names: dict[int, str]) -> list[StreakRow]:  # type: ignore[type-arg]
+def _streaks(
+    view: ScopeView,
+    posts: dict[int, tuple[int, dt.date, str]],
+    answers: list[tuple[int, int, float | None]],
+    older: set[int],
+    names: dict[int, str],
+) -> list[StreakRow]:
     """Streaks over the window's posts with the core's rule; a run that reaches the window's first
     post in a channel with older posts is marked as a lower bound instead of reading all history."""
     days: dict[int, list[dt.date]] = defaultdict(list)
     open_day: dict[int, dt.date] = {}
-    for channel_id, day, status in posts:
+    for channel_id, day, status in posts.values():
         days[channel_id].append(day)
         if status == "open":
             open_day[channel_id] = max(day, open_day.get(channel_id, day))
     by_person: dict[tuple[int, int], set[dt.date]] = defaultdict(set)
-    for member_id, channel_id, day in answered:
+    for post_id, member_id, _ in answers:
+        channel_id, day, _ = posts[post_id]
         by_person[(member_id, channel_id)].add(day)
+    channel_names = {c.id: c.name or c.channel_ref for c in view.channels}
     rows = []
     for (member_id, channel_id), answered_days in by_person.items():
         channel_days = days.get(channel_id, [])
@@ -488,6 +514,6 @@ def _streaks(view: ScopeView, posts: list, answered: list, older: set[int], name
             continue
         closed_days = [d for d in channel_days if d != open_day.get(channel_id) or d in answered_days]
         at_least = channel_id in older and run.current >= len(closed_days) > 0
-        rows.append(StreakRow(names.get(member_id, "?"), view.channel_name(channel_id), run.current, run.best, at_least))
+        rows.append(StreakRow(names.get(member_id, "?"), channel_names.get(channel_id, "?"), run.current, run.best, at_least))
     rows.sort(key=lambda r: (-r.current, -r.best, r.name))
     return rows[:10]
