@@ -93,3 +93,13 @@ def test_no_signal_rewards_an_anti_pattern(bank: dict[str, Question]) -> None:
         if any(bad in s.lower() for bad in ANTI_PATTERN_SIGNALS)
     ]
     assert found == []
+
+
+def test_developer_experience_covers_preview_environments_and_test_data(bank: dict[str, Question]) -> None:
+    # Issue 14 gap: preview environments and test data; the Jenkins-migration behavioural it replaced duplicated
+    # the ci-platform migration question.
+    dx = [q for q in bank.values() if q.category.value == "developer-experience"]
+    assert any("test data" in _flat(q.prompt + " " + q.model_answer) and "pull request" in _flat(q.model_answer) for q in dx)
+    preview = bank["dx-preview-envs-test-data"]
+    assert "pseudonymised data is still personal data" in _flat(preview.model_answer)
+    assert "dx-cross-org-tooling-migration" not in bank
