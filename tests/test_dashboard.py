@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -213,3 +217,21 @@ def test_ci_installs_chromium_and_requires_the_browser_tests() -> None:
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     assert "apt-get install" in ci and "chromium" in ci and "REPBOT_REQUIRE_BROWSER=1" in ci
     assert ci.index("REPBOT_REQUIRE_BROWSER=1") < ci.index("make test")
+
+
+def test_the_console_prints_a_local_link(tmp_path: Path, unused_tcp_port: int) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPBOT_", "SLACK_", "DISCORD_"))}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parents[1]), REPBOT_HTTP_PORT=str(unused_tcp_port))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=tmp_path,
+        input="/dashboard\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found = re.search(rf"http://localhost:{unused_tcp_port}/dashboard/(v1\.\S+)/", result.stdout)
+    assert found, result.stdout
+    assert found.group(1) not in result.stderr  # the link is printed for the admin, never logged
