@@ -132,6 +132,8 @@ class FakeSlack:
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # response_url posts
     uploads: dict[str, bytes] = field(default_factory=dict)
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks
+    # Thread replies people wrote, as conversations.replies returns them: (channel, thread ts) -> messages.
+    history: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _rate_limited: dict[str, list[int]] = field(default_factory=dict)
     _failing: dict[str, list[int]] = field(default_factory=dict)
     # Called (and awaited) when a method is called, before it answers: faults elsewhere mid-call.
@@ -354,6 +356,14 @@ class FakeSlack:
             {"ok": True, "users": members} if members is not None else {"ok": False, "error": "no_such_subteam"}
         )
 
+    async def _m_conversations_replies(self, params: dict[str, Any], team: Team) -> web.Response:
+        channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        parent = {"type": "message", "user": team.bot_user, "bot_id": team.bot_id, "ts": ts, "thread_ts": ts, "text": "Q"}
+        replies = self.history.get((channel, ts), [])
+        return web.json_response(
+            {"ok": True, "messages": [parent, *replies], "has_more": False, "response_metadata": {"next_cursor": ""}}
+        )
+
     async def _m_users_conversations(self, params: dict[str, Any], team: Team) -> web.Response:
         return web.json_response({"ok": True, "channels": self.bot_channels, "response_metadata": {"next_cursor": ""}})
 
@@ -423,6 +433,17 @@ class FakeSlack:
                     waiter.set_result(data)
         self._sockets.remove(ws)
         return ws
+
+    def write_unseen(self, channel: str, thread_ts: str, ts: str, text: str, *, user: str = "U1") -> None:
+        """A thread reply Slack did not deliver (no envelope); conversations.replies has it."""
+        message = {"type": "message", "user": user, "text": text, "ts": ts, "thread_ts": thread_ts}
+        self.history.setdefault((channel, thread_ts), []).append(message)
+
+    async def drop_socket(self) -> None:
+        """Close the live Socket Mode connection from Slack's side (slack-sdk reconnects)."""
+        assert self._socket_connected is not None
+        self._socket_connected.clear()
+        await self._sockets[-1].close()
 
     async def send_envelope(
         self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, within: float = 5.0

@@ -350,7 +350,8 @@ async def test_answers_written_during_a_non_resumable_disconnect_are_filed_once(
         await env.fake.close_gateway(4000)
         await env.fake.wait_for(lambda: len(env.fake.sessions) > sessions, seconds=15)
         await env.fake.wait_for(lambda: len(env.fake.calls("GET", rf"/channels/{thread}/messages")) >= 2, seconds=15)
-        await asyncio.sleep(0.2)  # the second read's messages reach the intake
+        # Both messages read again were recognised (Alice's once after the first read, then both).
+        await env.fake.wait_for(lambda: env.bot.metrics.count("repbot_answers_duplicate_total") == 3, seconds=15)
         async with env.bot.sessions() as session:
             rows = (await session.execute(select(AnswerMessage.source_id))).scalars().all()
         assert sorted(rows) == sorted(
@@ -376,3 +377,68 @@ async def test_a_wrong_combination_of_settings_stops_with_one_line(tmp_path: Pat
         assert await bot.exit_code() == 2
     assert len(bot.lines) == 1, bot.stderr
     assert "SLACK_CLIENT_ID" in bot.lines[0] and "REPBOT_SLACK_MODE=http" in bot.lines[0]
+
+
+# -- Slack Socket Mode: answers Slack did not redeliver after a reconnect -------------------------
+
+
+async def test_slack_answers_written_while_the_socket_was_down_are_filed_once(sqlite_url, test_bank, clock) -> None:  # type: ignore[no-untyped-def]
+    from adapters.slack.adapter import SlackAdapter
+    from bot.app import RepBot
+    from bot.config import Settings
+    from bot.daily import schedule_of
+    from bot.events import Place
+    from tests.fake_slack import event_callback, thread_reply
+
+    fake = await FakeSlack().start()
+    fake.add_user("U1", "Alice")
+    fake.add_user("U2", "Bob")
+    settings = Settings(database_url=sqlite_url, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=fake.api_url)
+    adapter = SlackAdapter.from_settings(settings)
+    bot = RepBot(settings, adapter.chat, clock=clock, bank=test_bank)
+    await bot.prepare()
+    await adapter.start(bot)
+    try:
+        channel = await bot.daily.ensure_channel(Place("slack", "T1", "C1"), "general")
+        posted = await bot.daily.post_daily(channel.id, schedule_of(channel).local_day(clock.now()), "test-canary")
+        assert posted is not None and posted.ref.thread_id
+        thread = posted.ref.thread_id
+        # Alice answers live; Bob answers while the connection is down and Slack never redelivers it.
+        await fake.send_envelope("events_api", event_callback(thread_reply(GOOD, "1800000000.000001", thread)))
+        fake.write_unseen("C1", thread, "1800000000.000001", GOOD)  # history has Alice's too
+        fake.write_unseen("C1", thread, "1800000000.000002", GOOD_TOO, user="U2")
+
+        async def stored(n: int) -> bool:
+            await bot.inbox.drain()
+            async with bot.sessions() as session:
+                return len((await session.execute(select(AnswerMessage.source_id))).scalars().all()) == n
+
+        async def reconnect_and_read() -> None:
+            replies = len(fake.of("conversations.replies"))
+            await fake.drop_socket()
+
+            async def read_again() -> bool:
+                return len(fake.of("conversations.replies")) > replies
+
+            await eventually(read_again, seconds=30)
+
+        def duplicates(n: int) -> Callable[[], Awaitable[bool]]:
+            async def seen() -> bool:
+                await bot.inbox.drain()
+                return bot.metrics.count("repbot_answers_duplicate_total") == n
+
+            return seen
+
+        await reconnect_and_read()
+        await eventually(lambda: stored(2), seconds=10)
+        await eventually(duplicates(1))  # Alice's, read again, was recognised
+        await reconnect_and_read()  # the same history again: nothing doubles
+        await eventually(duplicates(3))
+        async with bot.sessions() as session:
+            rows = sorted((await session.execute(select(AnswerMessage.source_id))).scalars().all())
+        assert rows == ["slack:T1:C1:1800000000.000001", "slack:T1:C1:1800000000.000002"]
+        assert len(fake.of("reactions.add")) == 2
+    finally:
+        await adapter.stop()
+        await bot.stop()
+        await fake.stop()
