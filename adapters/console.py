@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import itertools
+import signal
 import sys
 import threading
 import unicodedata
@@ -153,13 +154,27 @@ class LineReader:
         self._prompt = prompt
         self._pending: asyncio.Future[str] | None = None
         self._first: str | None = None
+        self._saved: list | None = None  # terminal settings to put back (readline changes them)
         if self._terminal:
             with contextlib.suppress(ImportError):  # no readline on this platform: plain input()
                 import readline  # noqa: F401 - importing it turns line editing on for input()
+            with contextlib.suppress(ImportError, OSError, ValueError):
+                import termios
+
+                self._saved = termios.tcgetattr(stream.fileno())
 
     @property
     def terminal(self) -> bool:
         return self._terminal
+
+    def close(self) -> None:
+        """Leave the terminal as we found it: a read interrupted by Ctrl-C (or a quit while a
+        read is pending) would otherwise leave it without echo."""
+        if self._saved is not None:
+            with contextlib.suppress(ImportError, OSError, ValueError):
+                import termios
+
+                termios.tcsetattr(self._stream.fileno(), termios.TCSADRAIN, self._saved)
 
     def push_back(self, line: str) -> None:
         self._first = line
@@ -449,7 +464,27 @@ async def run_console(
             return 2
     started = bot.clock.now()
     await bot.start(schedule=True, grade_in_background=False)
+    session = asyncio.create_task(ConsoleSession(bot, chat, user, admins).run(reader, first=first, started=started))
+    loop = asyncio.get_running_loop()
+    # While readline waits for a line in its thread, Ctrl-C must still wake the event loop;
+    # add_signal_handler does (it sets the loop's wake-up file descriptor).
+    interrupt = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+
+        def on_interrupt() -> None:
+            nonlocal interrupt
+            interrupt = True
+            session.cancel()
+
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
     try:
-        return await ConsoleSession(bot, chat, user, admins).run(reader, first=first, started=started)
+        return await session
+    except asyncio.CancelledError:
+        if not interrupt:
+            raise
+        return 0  # Ctrl-C is how people leave a terminal program
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
+        reader.close()
         await bot.stop()

@@ -10,8 +10,10 @@ import os
 import pty
 import re
 import select
+import signal
 import sqlite3
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -208,8 +210,12 @@ def test_terminal_input_has_line_editing(tmp_path: Path) -> None:
         read_until(b"== Question 1 of")
         os.write(main, b"hint\r")  # a keyword acts on its own line, no empty line needed
         read_until(b"Hint: ", b"No hints", b"No more hints", limit=20)
-        os.write(main, b"/quit\r")
+        read_until(b"> ")
+        # Ctrl-C while readline waits for a line: the bot stops at once and gives the terminal
+        # back with echo on (the pty is not the child's controlling terminal, so send the signal).
+        proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
+        assert termios.tcgetattr(main)[3] & termios.ECHO
     finally:
         if proc.poll() is None:
             proc.kill()
