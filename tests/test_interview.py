@@ -352,7 +352,7 @@ async def test_managers_see_counts_only_and_other_dms_get_help(team: Team) -> No
     denied = await Candidate(team.bot, team.chat, "boss").command("team")
     assert "for RepBot admins" in denied.message.text()
     counts = (await Candidate(team.bot, team.chat, "boss").command("team", admin=True)).message.text()
-    assert counts == "Mock interviews in this workspace: 1 in progress, 0 finished, 1 answers graded."
+    assert counts == "Mock interviews in this workspace: 1 in progress, 0 finished, 1 answer graded."
     assert "alice" not in counts.lower() and "canary" not in counts.lower()
     hello = await Candidate(team.bot, team.chat, "carol").say("hello there")
     assert isinstance(hello, Reply) and "interview" in hello.message.text()

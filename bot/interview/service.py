@@ -47,6 +47,7 @@ from bot.interview.views import (
 )
 from bot.messages import Message, text_message
 from bot.ports import Chat
+from bot.views import plural
 from content.loader import QuestionBank
 from storage.db import transaction
 from storage.models import Answer, AnswerMessage, GradeRow, Interview, Member
@@ -536,7 +537,7 @@ class InterviewService:
         return Reply(
             text_message(
                 f"Mock interviews in this workspace: {counts.active} in progress, {counts.finished} finished, "
-                f"{counts.answers} answers graded.",
+                f"{plural(counts.answers, 'answer')} graded.",
                 tags=("interview", "interview-team"),
             )
         )
