@@ -507,7 +507,8 @@ async def test_composite_caps_and_flags_obedient_llm_on_injection(fake: FakeLLM,
     # The obeyed (attacker-influenced) feedback is not shown; the offline feedback and a note are.
     assert grade.feedback.startswith(offline.grade_sync(QUESTION, INJECTION_ANSWER).feedback)
     assert "Excellent" not in grade.feedback and "reviewer" in grade.feedback
-    assert grade.score == pytest.approx(min(10.0, offline_score + 2.0))
+    # An answer that tried to instruct the grader gets no more than the offline grade (no +2 margin).
+    assert grade.score == pytest.approx(offline_score)
     assert grade.score <= 4.0
     assert {Flag.NEEDS_REVIEW, Flag.INJECTION_SUSPECTED} <= grade.flags
 
@@ -559,7 +560,7 @@ def _grade(score: float, *flags: Flag) -> Grade:
         (9.0, 2.5, (), 9.0, False),  # offline found something: the LLM's paraphrase credit stands
         (5.0, 0.5, (), 2.5, True),  # gap 4.5 > 4
         (4.4, 0.5, (), 4.4, False),  # gap 3.9 is tolerated
-        (9.0, 8.0, (Flag.INJECTION_SUSPECTED,), 9.0, True),  # within the cap, still reviewed
+        (9.0, 8.0, (Flag.INJECTION_SUSPECTED,), 8.0, True),  # injection: the offline grade is the ceiling
         (2.0, 6.0, (Flag.INJECTION_SUSPECTED,), 2.0, True),  # a lower LLM score is never raised
     ],
 )

@@ -43,9 +43,11 @@ def combine(llm: Grade, offline: Grade, *, gap: float, offline_floor: float, cap
         # The offline feedback already explains the removal when the offline screen caught it.
         notes = [REVIEW_NOTE] if Flag.INJECTION_SUSPECTED in offline.flags else [INJECTION_NOTE, REVIEW_NOTE]
         feedback = " ".join([offline.feedback.strip(), *notes]).strip()
+    # An answer that tried to instruct the grader gets no more than the grade that cannot be instructed.
+    ceiling = offline.score if injection else offline.score + cap
     return dataclasses.replace(
         llm,
-        score=clamp_score(min(llm.score, offline.score + cap)),
+        score=clamp_score(min(llm.score, ceiling)),
         feedback=feedback,
         grader=GRADER_NAME,
         flags=frozenset(flags),

@@ -53,8 +53,11 @@ GRADER_NAME = "offline"
 GRADER_VERSION = "offline-3"
 
 # Weights of the blend when a rubric exists; a paraphrase rarely reuses >60% of the reference.
-RUBRIC_SHARE = 0.8
-RECALL_SATURATION = 0.6
+RUBRIC_SHARE = 0.7
+RECALL_SATURATION = 0.4
+FULL_MARKS_AT = 1.0
+MISCONCEPTION_WEIGHT = 1.5
+CREDIT_CURVE = 0.75
 # Reference-only questions (fitted on the dev half of tests/data/asag, see the module docstring):
 # similarity = WORD_SHARE * soft word recall + (1 - WORD_SHARE) * character 4-gram recall, then
 # score = (1 - exp(-CURVE_STEEPNESS * (similarity - CHANCE))) normalised so similarity 1 -> 1.
@@ -62,13 +65,16 @@ RECALL_SATURATION = 0.6
 # hence the concave curve; CHANCE is what an unrelated text typically shares with a reference.
 WORD_SHARE = 0.4
 CURVE_STEEPNESS = 5.0
-CHANCE = 0.03
+CHANCE = 0.0
+# Reference words the question already uses count this much: restating the question is not an
+# answer, but "when you don't specify any constructor" rightly reuses the question's noun.
+QUESTION_WORD_SHARE = 0.2
 # Above this many content words an answer must read as prose; below it a terse answer
 # ("by reference", "push and pop") is legitimate, not a keyword list.
 PROSE_MIN_CONTENT_WORDS = 8
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 # Stopword share of ordinary English prose is ~0.35-0.5; a keyword list is below 0.1.
-PROSE_FLOOR, PROSE_FULL = 0.12, 0.26
+PROSE_FLOOR, PROSE_FULL = 0.06, 0.14
 MIN_CONTENT_WORDS = 6
 FUZZY_MIN_LEN = 6
 
@@ -131,12 +137,15 @@ def _reference_profile(weights: TermWeights, prompt: str, reference: str) -> _Re
     reference_tokens = words(reference)
     asked = {stem(w) for w in prompt_tokens if w not in MATCH_STOPWORDS}
     ref_words = sorted({w for w in reference_tokens if w not in MATCH_STOPWORDS})
-    # Discount what the question already says; if that is everything, keep it all.
-    kept = [w for w in ref_words if stem(w) not in asked] or ref_words
-    ref_grams = char_grams(reference_tokens)
-    kept_grams = sorted(ref_grams - char_grams(prompt_tokens)) or sorted(ref_grams)
-    weighted_words = tuple((w, stem(w), weights.weight(stem(w))) for w in kept)
-    weighted_grams = tuple((g, weights.gram_weight(g)) for g in kept_grams)
+    # Discount what the question already says, without removing it: "when you don't specify any
+    # constructor" answers "when is a default constructor created?" with the question's own noun.
+    asked_grams = char_grams(prompt_tokens)
+    weighted_words = tuple(
+        (w, stem(w), weights.weight(stem(w)) * (QUESTION_WORD_SHARE if stem(w) in asked else 1.0)) for w in ref_words
+    )
+    weighted_grams = tuple(
+        (g, weights.gram_weight(g) * (QUESTION_WORD_SHARE if g in asked_grams else 1.0)) for g in sorted(char_grams(reference_tokens))
+    )
     return _ReferenceProfile(
         words=weighted_words,
         grams=weighted_grams,
@@ -293,15 +302,18 @@ class OfflineGrader:
             coverage = sum(c.weight * r.verdict.credit for c, r in zip(question.rubric, results, strict=True))
             coverage /= question.total_weight
             raw = RUBRIC_SHARE * coverage + (1 - RUBRIC_SHARE) * min(1.0, recall / RECALL_SATURATION)
+            # A senior interviewer gives full marks before every last rubric point is there.
+            raw = min(1.0, raw / FULL_MARKS_AT) ** CREDIT_CURVE
         else:
             # Off-topic sentences cannot lend chance letter-overlaps ("-tion", "the ") to the recall.
             sentence_of = [i for i, s in enumerate(sentences) for _ in s]
-            topical_words = [w for w, k, i in zip(answer_words, keep, sentence_of, strict=True) if k and on_topic[i]]
+            # Words copied from the question are kept here: the reference profile already discounts them.
+            topical_words = [w for w, i in zip(answer_words, sentence_of, strict=True) if on_topic[i]]
             recall = reference_similarity(profile, topical_words)
             raw = _reference_only_curve(recall)
 
         asserted = [m for m in question.misconceptions if self._asserts(m, concept_text)]
-        penalty = sum(m.penalty for m in asserted)
+        penalty = sum(m.penalty for m in asserted) * MISCONCEPTION_WEIGHT
         score = clamp_score(10.0 * raw * prose * length_factor - penalty)
         feedback = _feedback(question, results, score, recall, flags, asserted)
         return Grade(
