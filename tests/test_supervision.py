@@ -442,3 +442,52 @@ async def test_slack_answers_written_while_the_socket_was_down_are_filed_once(sq
         await adapter.stop()
         await bot.stop()
         await fake.stop()
+
+
+async def test_slack_app_token_revoked_while_running_stops_with_one_line(sqlite_url, test_bank, clock) -> None:  # type: ignore[no-untyped-def]
+    from adapters.slack.adapter import SlackAdapter
+    from bot.app import RepBot
+    from bot.config import Settings
+
+    fake = await FakeSlack().start()
+    settings = Settings(database_url=sqlite_url, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=fake.api_url)
+    adapter = SlackAdapter.from_settings(settings)
+    adapter.recheck_after = 0.5  # production waits 20 s of disconnection before asking
+    bot = RepBot(settings, adapter.chat, clock=clock, bank=test_bank)
+    await bot.prepare()
+    await adapter.start(bot)
+    try:
+        fake.app_token = "xapp-1-A1-regenerated"  # ours is revoked...
+        await fake.drop_socket()  # ...and the next connect is refused
+        await asyncio.wait_for(bot.supervisor.failed.wait(), 30)
+        assert "SLACK_APP_TOKEN" in str(bot.supervisor.fatal) and "invalid_auth" in str(bot.supervisor.fatal)
+        assert not (await bot.health.report()).checks["slack"].ok
+    finally:
+        await adapter.stop()
+        await bot.stop()
+        await fake.stop()
+
+
+async def test_a_crashed_discord_client_is_logged_once_and_restarted(sqlite_url, test_bank, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    async with discord_env(sqlite_url, test_bank, clock) as env:
+        sessions = len(env.fake.sessions)
+        await env.fake.dispatch("MESSAGE_DELETE", {"channel_id": env.fake.channel_id})  # no "id": discord.py raises
+        await env.fake.wait_for(lambda: len(env.fake.sessions) > sessions, seconds=20)  # a fresh client identified
+
+        async def connected() -> bool:
+            return (await env.bot.health.report()).checks["discord"].ok
+
+        try:
+            await eventually(connected)
+        except TimeoutError:
+            raise AssertionError(str((await env.bot.health.report()).checks["discord"])) from None
+        crashes = [r for r in caplog.records if "background task discord-client stopped unexpectedly" in r.getMessage()]
+        assert len(crashes) == 1 and "KeyError" in crashes[0].getMessage()
+        posted = await env.post_today()
+        await env.fake.say(env.alice, posted.ref.thread_id, GOOD)
+
+        async def stored() -> bool:
+            return len(await env.answers()) == 1
+
+        await eventually(stored)
+        assert env.bot.supervisor.fatal is None

@@ -197,6 +197,12 @@ class DiscordAdapter:
             with contextlib.suppress(Exception):
                 await self.client.close()
             self.client.clear()
+            # close() closed the HTTP connector with its session and dropped the event loop:
+            # login would build its new session on the closed connector ("Session is closed"),
+            # and READY would fail on the missing loop. Entering the client (what `async with
+            # client:` does) binds the running loop again.
+            self.client.http.connector = discord.utils.MISSING
+            await self.client.__aenter__()
             self._task = asyncio.create_task(self._run(), name="discord-client")
         try:
             # Shielded: stopping the supervision must not cancel the client; stop() closes it.

@@ -103,6 +103,7 @@ class SlackAdapter:
         self._connected = False
         self._jobs: set[asyncio.Task[None]] = set()
         self._outage: str | None = None  # the failure kind last logged, so a retry loop logs it once
+        self.recheck_after = RECHECK_AFTER
 
     @classmethod
     def from_settings(cls, settings: Settings, *, host: str = "0.0.0.0") -> SlackAdapter:
@@ -263,7 +264,7 @@ class SlackAdapter:
                 log.warning("Slack Socket Mode connection lost; reconnecting")
             self._connected = False
             self._state = f"Socket Mode disconnected for {loop.time() - down_since:.0f} s; reconnecting"
-            if loop.time() - down_since >= RECHECK_AFTER and loop.time() - checked_at >= RECHECK_AFTER:
+            if loop.time() - down_since >= self.recheck_after and loop.time() - checked_at >= self.recheck_after:
                 checked_at = loop.time()
                 with contextlib.suppress(ClientError, OSError, TimeoutError, SlackApiError):
                     await self._open_url()  # Fatal when the app token was revoked meanwhile
