@@ -1,6 +1,6 @@
 """Signed, expiring dashboard links, scoped to a workspace (and optionally one channel).
 
-A token is `v1.<payload>.<signature>`: the payload names the platform, workspace, channel (empty
+A token is `v1.<payload>.<signature>` (base32): the payload names the platform, workspace, channel (empty
 for the whole workspace), expiry and the workspace's revocation generation; the signature is
 HMAC-SHA256 over it. Bumping the generation (`dashboard revoke`) invalidates every link of that
 workspace at once, so nothing per link is stored.
@@ -50,12 +50,14 @@ class Grant:
     expires: dt.datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _b32(data: bytes) -> str:
+    # Base32, lower case, no padding: letters and digits only, so no chat renderer's markup
+    # escaping (Slack turns `_` into a look-alike) can change a link on its way to the admin.
+    return base64.b32encode(data).decode().rstrip("=").lower()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _unb32(text: str) -> bytes:
+    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
 
 
 class DashboardLinks:
@@ -104,7 +106,7 @@ class DashboardLinks:
             [scope.platform, scope.workspace, scope.channel or "", int(expires.timestamp()), generation],
             separators=(",", ":"),
         ).encode()
-        return f"{PREFIX}.{_b64(payload)}.{_b64(self._sign(key, payload))}", expires
+        return f"{PREFIX}.{_b32(payload)}.{_b32(self._sign(key, payload))}", expires
 
     async def check(self, token: str) -> Grant | None:
         """The grant a token carries, or None when it is forged, expired, revoked or malformed."""
@@ -114,7 +116,7 @@ class DashboardLinks:
         if len(parts) != 3 or parts[0] != PREFIX:
             return None
         try:
-            payload, signature = _unb64(parts[1]), _unb64(parts[2])
+            payload, signature = _unb32(parts[1]), _unb32(parts[2])
         except (binascii.Error, ValueError):
             return None
         if not hmac.compare_digest(self._sign(await self._secret(), payload), signature):
