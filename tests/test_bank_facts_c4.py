@@ -106,3 +106,46 @@ def test_slsa_question_knows_the_current_version_and_the_source_track(bank: dict
 def test_slsa_rollout_misconception_explains_why_repo_scripts_cannot_reach_l3(bank: dict[str, Question]) -> None:
     why = " ".join(m.why for m in bank["sc-slsa-l3-org-rollout"].misconceptions).lower()
     assert "user-defined build steps" in why and "signing" in why
+
+
+def test_s3_state_locking_uses_the_native_lockfile_not_only_dynamodb(bank: dict[str, Question]) -> None:
+    """Terraform 1.10+ locks S3 state with use_lockfile; DynamoDB-table locking is deprecated."""
+    answer = _flat(bank["iac-state-locking-remote"].model_answer)
+    assert "use_lockfile" in answer and "deprecated" in answer
+
+
+def test_sensitive_flag_is_not_described_as_keeping_secrets_out_of_state(bank: dict[str, Question]) -> None:
+    question = bank["iac-secrets-in-state"]
+    answer = _flat(question.model_answer)
+    assert "only affects display" in answer
+    assert "write-only arguments" in answer and "ephemeral resources" in answer
+    assert any("sensitive" in m.claim.lower() for m in question.misconceptions)
+
+
+def test_saved_plan_is_applied_and_stale_plans_are_refused(bank: dict[str, Question]) -> None:
+    answer = _flat(bank["iac-plan-apply-pipeline"].model_answer)
+    assert "plan -out" in answer and "terraform apply tfplan" in answer
+    assert "stale" in answer
+
+
+def test_registry_cache_needs_max_mode_for_builder_stages(bank: dict[str, Question]) -> None:
+    """Docker docs: min mode (the default, and the only mode of the inline cache) exports only the final stage."""
+    answer = _flat(bank["cont-buildkit-ci-cache"].model_answer)
+    assert "mode=max" in answer and "mode=min" in answer
+    assert "not part of what --cache-to exports" in answer
+
+
+def test_authenticode_timestamp_keeps_signatures_valid_after_expiry(bank: dict[str, Question]) -> None:
+    answer = _flat(bank["client-signing-timestamp-incident"].model_answer)
+    assert "rfc 3161" in answer and "stays valid after the certificate expires" in answer
+
+
+def test_macos_notarization_steps_are_complete(bank: dict[str, Question]) -> None:
+    answer = _flat(bank["client-macos-sign-notarize"].model_answer)
+    for step in ("developer id application", "--options runtime", "--timestamp", "notarytool submit", "stapler staple"):
+        assert step in answer, step
+
+
+def test_debian_and_rpm_pre_releases_use_a_tilde(bank: dict[str, Question]) -> None:
+    answer = _flat(bank["client-linux-repo-signing"].model_answer)
+    assert "1.2.0~rc1" in answer and "signed-by" in answer and "apt-key is deprecated" in answer
