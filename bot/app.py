@@ -227,6 +227,12 @@ class RepBot:
         await self.notifier.deliver_pending()
         if schedule:
             await self.scheduler.start()
+            self.supervisor.spawn("scheduler", self.scheduler.watch)
+
+            async def scheduler() -> Check:
+                return self.scheduler.check()
+
+            self.health.add("scheduler", scheduler)
         # Answers accepted but not filed before a stop are filed now, then as they arrive.
         self.supervisor.spawn("answer-inbox", lambda: self.inbox.run_forever(self._stop))
         if grade_in_background:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.daily import DailyFlow, schedule_of
+from bot.health import Check
 from storage.models import Channel, Post
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,16 @@ class Scheduler:
         self._clock = clock
         self._grace = grace
         self._aps = AsyncIOScheduler(timezone=dt.UTC)
+        self.watch_seconds = float(SWEEP_SECONDS)  # how often `watch` looks at APScheduler
+        self._last_sweep: float | None = None  # event-loop time the sweep last ran (or start-up)
 
     async def start(self) -> None:
         await self.catch_up()
+        await self._install_jobs()
+        self._aps.start()
+        self._last_sweep = asyncio.get_running_loop().time()
+
+    async def _install_jobs(self) -> None:
         async with self._sessions() as session:
             channels = (await session.execute(select(Channel).where(Channel.enabled.is_(True)))).scalars().all()
         for channel in channels:
@@ -57,7 +65,28 @@ class Scheduler:
         self._aps.add_job(
             self.sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep", replace_existing=True, max_instances=1, coalesce=True
         )
-        self._aps.start()
+
+    async def watch(self) -> None:
+        """Supervised (bot/supervise.py): APScheduler runs the jobs from the event loop; should it
+        stop, this raises, and the restart starts it again with every channel's job (a stopped
+        APScheduler drops its jobs) and catches up on what it missed meanwhile."""
+        if not self._aps.running:
+            await self._install_jobs()
+            self._aps.start()
+            await self.sweep()
+        while True:
+            await asyncio.sleep(self.watch_seconds)
+            if not self._aps.running:
+                raise RuntimeError("APScheduler stopped running")
+
+    def check(self) -> Check:
+        """Down when APScheduler is not running or its 30-second sweep has not run for 3 intervals."""
+        if not self._aps.running:
+            return Check(False, "not running")
+        if self._last_sweep is None:
+            return Check(False, "not started")
+        ago = asyncio.get_running_loop().time() - self._last_sweep
+        return Check(ago <= 3 * SWEEP_SECONDS, f"last sweep {ago:.0f} s ago ({len(self._aps.get_jobs())} jobs)")
 
     def stop(self) -> None:
         if self._aps.running:
@@ -116,6 +145,8 @@ class Scheduler:
                 await extra()
         except Exception:
             log.exception("schedule sweep failed")
+        finally:
+            self._last_sweep = asyncio.get_running_loop().time()
 
     async def catch_up(self) -> int:
         """Close due posts (the reveal), then post today's question where its time passed within

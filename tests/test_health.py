@@ -153,3 +153,31 @@ async def test_the_compose_healthcheck_passes_on_a_healthy_bot_and_fails_on_503(
         assert await run_check() != 0
     finally:
         await team.close()
+
+
+async def test_a_stopped_scheduler_is_reported_and_started_again(
+    sqlite_url: str, test_bank: QuestionBank, clock: FrozenClock, unused_tcp_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    team = await Team.create(sqlite_url, test_bank, clock, FakeChat(), http_port=unused_tcp_port)
+    team.bot.scheduler.watch_seconds = 0.05
+    await team.bot.start()
+    try:
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 200 and body["checks"]["scheduler"]["ok"] is True
+        jobs = {job.id for job in team.bot.scheduler._aps.get_jobs()}
+        team.bot.scheduler._aps.shutdown(wait=False)  # APScheduler stops: no more posts, no sweep
+        await asyncio.sleep(0.01)  # (its shutdown runs from the event loop)
+        assert not team.bot.scheduler.check().ok
+
+        async def running_again() -> bool:
+            return team.bot.scheduler._aps.running
+
+        async with asyncio.timeout(10):
+            while not await running_again():
+                await asyncio.sleep(0.05)
+        assert {job.id for job in team.bot.scheduler._aps.get_jobs()} == jobs  # with the jobs it had
+        assert (await _get(unused_tcp_port, "/healthz"))[1]["checks"]["scheduler"]["ok"] is True
+        logged = [r.getMessage() for r in caplog.records if "background task scheduler stopped" in r.getMessage()]
+        assert len(logged) == 1 and "APScheduler stopped running" in logged[0]
+    finally:
+        await team.close()
