@@ -12,7 +12,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -418,28 +418,17 @@ def _counted_answers(ids: list[int], since: dt.date) -> tuple:  # type: ignore[t
 
 async def _window_answers(conn: AsyncConnection, post_ids: list[int]) -> list[tuple[int, int, float | None]]:
     """(post, member, current grade) of the given posts' answers as `report` counts them (in time,
-    not deleted). Two lookups by id lists, answers through their post index and grades through
-    their answer index, so the cost follows the window whatever the planner guesses about a
-    date range (a join let PostgreSQL pick a scan of every grade ever stored)."""
-    found: list[tuple[int, int, int]] = []
+    not deleted). Looked up by post id through the answers' post index, each grade through the
+    grades' answer index, so the cost follows the window whatever the planner guesses about a
+    date range (a plain three-table join let PostgreSQL scan every grade ever stored)."""
+    grade = select(GradeRow.score).where(GradeRow.answer_id == Answer.id, GradeRow.current.is_(True)).limit(1).scalar_subquery()
+    query = select(Answer.post_id, Answer.member_id, grade).where(
+        Answer.post_id.in_(bindparam("posts", expanding=True)), Answer.late.is_(False), Answer.status != "deleted"
+    )
+    out: list[tuple[int, int, float | None]] = []
     for chunk in _chunks(post_ids):
-        found += [
-            (answer_id, post_id, member_id)
-            for answer_id, post_id, member_id in await conn.execute(
-                select(Answer.id, Answer.post_id, Answer.member_id).where(
-                    Answer.post_id.in_(chunk), Answer.late.is_(False), Answer.status != "deleted"
-                )
-            )
-        ]
-    scores: dict[int, float] = {}
-    for chunk in _chunks([a for a, _, _ in found]):
-        scores.update(
-            (answer_id, score)
-            for answer_id, score in await conn.execute(
-                select(GradeRow.answer_id, GradeRow.score).where(GradeRow.answer_id.in_(chunk), GradeRow.current.is_(True))
-            )
-        )
-    return [(post_id, member_id, scores.get(answer_id)) for answer_id, post_id, member_id in found]
+        out += [(p, m, g) for p, m, g in await conn.execute(query, {"posts": chunk})]
+    return out
 
 
 def _chunks(ids: list[int], size: int = 2000) -> list[list[int]]:
@@ -466,11 +455,12 @@ def _weeks(
         week = week_start(day)
         n_posts[week] += 1
         possible[week] += people.get(channel_id, 0)
+    week_of = {post_id: week_start(day) for post_id, (_, day, _) in posts.items()}
     graded: Counter[dt.date] = Counter()
     score_sum: dict[dt.date, float] = defaultdict(float)
     for post_id, _, score in answers:
         if score is not None:  # answers count once graded, as in `report`
-            week = week_start(posts[post_id][1])
+            week = week_of[post_id]
             graded[week] += 1
             score_sum[week] += score
     weeks = [since + dt.timedelta(weeks=i) for i in range(OVERVIEW_WEEKS)]
