@@ -103,3 +103,13 @@ def test_developer_experience_covers_preview_environments_and_test_data(bank: di
     preview = bank["dx-preview-envs-test-data"]
     assert "pseudonymised data is still personal data" in _flat(preview.model_answer)
     assert "dx-cross-org-tooling-migration" not in bank
+
+
+def test_dora_is_five_metrics_with_rework_rate(bank: dict[str, Question]) -> None:
+    # dora.dev lists five software delivery performance metrics since deployment rework rate was added.
+    question = bank["dx-measuring-release-experience"]
+    flat = _flat(question.model_answer)
+    assert "four dora metrics" not in flat
+    assert "rework rate" in flat and "failed deployment recovery time" in flat
+    criterion = question.criterion("delivery-metrics")
+    assert criterion is not None and "five" in criterion.description.lower()
