@@ -8,6 +8,8 @@ import gc
 import logging
 import signal
 
+from sqlalchemy.exc import DBAPIError
+
 from adapters.base import PlatformAdapter
 from adapters.router import ChatRouter
 from bot.app import RepBot
@@ -31,6 +33,11 @@ def build_adapters(settings: Settings) -> list[PlatformAdapter]:
 
         adapters.append(DiscordAdapter.from_settings(settings))
     return adapters
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def freeze_startup_heap() -> None:
@@ -59,7 +66,11 @@ async def run_platforms(settings: Settings, bank: QuestionBank, stop: asyncio.Ev
     bot = RepBot(settings, ChatRouter({a.platform: a.chat for a in adapters}), bank=bank)
 
     async def start_all() -> None:
-        await bot.start()
+        try:
+            await bot.start()
+        except (OSError, TimeoutError, DBAPIError) as exc:  # unreachable, refused, bad password
+            # A restart may help (the database starting up): exit 1 with one line, not a traceback.
+            raise Fatal(f"the database did not answer at start (check REPBOT_DATABASE_URL): {_first_line(exc)}") from exc
         for adapter in adapters:
             await adapter.start(bot)
             log.info("%s adapter started", adapter.platform)

@@ -491,3 +491,15 @@ async def test_a_crashed_discord_client_is_logged_once_and_restarted(sqlite_url,
 
         await eventually(stored)
         assert env.bot.supervisor.fatal is None
+
+
+async def test_a_database_that_does_not_answer_at_start_is_one_line(tmp_path: Path) -> None:
+    env = {
+        **slack_settings(f"http://127.0.0.1:{free_port()}/api/"),
+        "REPBOT_DATABASE_URL": f"postgresql+asyncpg://repbot:s3cret-db-pass@127.0.0.1:{free_port()}/repbot",
+    }
+    async with repbot_run(tmp_path, env) as bot:
+        assert await bot.exit_code() == 1
+    named = [line for line in bot.lines if "REPBOT_DATABASE_URL" in line]
+    assert len(named) == 1, bot.stderr
+    assert "Traceback" not in bot.stderr and "s3cret-db-pass" not in bot.stderr
