@@ -503,3 +503,21 @@ async def test_a_database_that_does_not_answer_at_start_is_one_line(tmp_path: Pa
     named = [line for line in bot.lines if "REPBOT_DATABASE_URL" in line]
     assert len(named) == 1, bot.stderr
     assert "Traceback" not in bot.stderr and "s3cret-db-pass" not in bot.stderr
+
+
+async def test_slack_bot_token_revoked_while_running_stops_with_one_line(sqlite_url, test_bank, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.fake_slack import SlackRig, event_callback
+
+    fake = await FakeSlack().start()
+    rig = await SlackRig.start(fake, sqlite_url, test_bank, clock)
+    try:
+        user_only = event_callback({"type": "tokens_revoked", "tokens": {"oauth": ["U9"], "bot": []}})
+        assert (await rig.poster.event(rig.session, user_only))[0] == 200
+        assert rig.bot.supervisor.fatal is None  # a person's token, not the bot's
+        revoked = event_callback({"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}})
+        assert (await rig.poster.event(rig.session, revoked))[0] == 200
+        await asyncio.wait_for(rig.bot.supervisor.failed.wait(), 5)
+        assert "tokens_revoked" in str(rig.bot.supervisor.fatal) and "SLACK_BOT_TOKEN" in str(rig.bot.supervisor.fatal)
+    finally:
+        await rig.close()
+        await fake.stop()

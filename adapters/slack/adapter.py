@@ -150,9 +150,10 @@ class SlackAdapter:
         if oauth_settings is not None:
             app.enable_token_revocation_listeners()
         else:
-            # Subscribed in the manifest for multi-workspace installs; with one token, just note them.
+            # With one token, losing it is the end: no restart brings it back, a person must
+            # reinstall the app. (Multi-workspace installs just forget that workspace, above.)
             for name in ("tokens_revoked", "app_uninstalled"):
-                app.event(name)(_note_revocation)
+                app.event(name)(self._revoked)
         SlackListeners(bot, self._chat, self.people, manifest_command()).register(app)
         return app
 
@@ -331,6 +332,11 @@ class SlackAdapter:
         await self.installations.create_tables()
         await AsyncSQLAlchemyOAuthStateStore(expiration_seconds=OAUTH_STATE_SECONDS, engine=self._install_engine).create_tables()
 
-
-async def _note_revocation(body: dict[str, object]) -> None:
-    log.warning("Slack says the app was uninstalled or its tokens revoked (%s)", (body.get("event") or {}).get("type"))  # type: ignore[union-attr]
+    async def _revoked(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        kind = str(event.get("type") or "")
+        if kind == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+            log.info("Slack revoked user tokens only; the bot token still works")
+            return
+        assert self._bot is not None
+        self._bot.supervisor.fail(Fatal(f"Slack says {kind} for this app: the bot token is gone; {BOT_TOKEN_FIX}"))
