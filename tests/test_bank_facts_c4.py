@@ -149,3 +149,9 @@ def test_macos_notarization_steps_are_complete(bank: dict[str, Question]) -> Non
 def test_debian_and_rpm_pre_releases_use_a_tilde(bank: dict[str, Question]) -> None:
     answer = _flat(bank["client-linux-repo-signing"].model_answer)
     assert "1.2.0~rc1" in answer and "signed-by" in answer and "apt-key is deprecated" in answer
+
+
+def test_cross_compiling_go_with_cgo_needs_cgo_enabled_explicitly(bank: dict[str, Question]) -> None:
+    """Go turns cgo off by default when cross-compiling, so a cgo SQLite binding silently breaks."""
+    answer = _flat(bank["build-cross-compile-arm64"].model_answer)
+    assert "disables cgo by default when cross-compiling" in answer and "cgo_enabled=1" in answer
