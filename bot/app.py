@@ -112,7 +112,7 @@ class RepBot:
         self.offline = offline_grader_for(self.bank)
         self.grader = WatchedGrader(grader or build_grader(settings, self.offline), self.clock)
         # Background tasks restart when they die; a Fatal one stops the process (bot/supervise.py).
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor(on_restart=lambda task: self.metrics.task_restarts.labels(task).inc())
         self.health = Health()
         self.intake = Intake(
             self.sessions,

@@ -36,6 +36,9 @@ class Metrics:
             "repbot_inbox_depth", "Answers accepted but not yet filed (bot/inbox.py)", registry=self.registry
         )
 
+        self.task_restarts = Counter(
+            "repbot_task_restarts", "Background tasks restarted after an unexpected exit", ["task"], registry=self.registry
+        )
         self.check_up = Gauge(
             "repbot_check_up", "1 when the named health check passes (as on /healthz), else 0", ["check"], registry=self.registry
         )

@@ -44,8 +44,9 @@ class TaskState:
 
 
 class Supervisor:
-    def __init__(self, backoff: Backoff | None = None):
+    def __init__(self, backoff: Backoff | None = None, on_restart: Callable[[str], None] | None = None):
         self._backoff = backoff or Backoff()
+        self._on_restart = on_restart  # e.g. a counter per task, for alerts on crash loops
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.states: dict[str, TaskState] = {}
         self.fatal: Fatal | None = None
@@ -108,6 +109,8 @@ class Supervisor:
             if loop.time() - started >= self._backoff.healthy_after:
                 delay = self._backoff.initial
             state.restarts += 1
+            if self._on_restart is not None:
+                self._on_restart(name)
             state.last_error, state.waiting = cause, True
             # One record per exit; the traceback says where (a task dying is a bug, not an outage).
             log.error("background task %s stopped unexpectedly (%s); restarting in %.0f s", name, cause, delay, exc_info=error)

@@ -483,6 +483,7 @@ async def test_a_crashed_discord_client_is_logged_once_and_restarted(sqlite_url,
             raise AssertionError(str((await env.bot.health.report()).checks["discord"])) from None
         crashes = [r for r in caplog.records if "background task discord-client stopped unexpectedly" in r.getMessage()]
         assert len(crashes) == 1 and "KeyError" in crashes[0].getMessage()
+        assert env.bot.metrics.registry.get_sample_value("repbot_task_restarts_total", {"task": "discord-client"}) == 1
         posted = await env.post_today()
         await env.fake.say(env.alice, posted.ref.thread_id, GOOD)
 
