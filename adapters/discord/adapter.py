@@ -278,7 +278,11 @@ class DiscordAdapter:
         takes the live path, so ones already filed are recognised by their id and count once."""
         if not self.options.message_content:
             return  # without the intent, history has no text; answers come through the modal
-        threads = await self.bot.open_question_threads(self.platform)
+        try:
+            threads = await self.bot.open_question_threads(self.platform)
+        except Exception:  # e.g. the database is down; the next new session reads them again
+            log.warning("Discord: could not list the open question threads to read after a new session", exc_info=True)
+            return
         log.info("Discord: new gateway session; reading %d open question thread(s) for missed answers", len(threads))
         for ref in threads:
             if ref.thread_id is None:

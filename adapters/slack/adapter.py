@@ -279,7 +279,11 @@ class SlackAdapter:
         """Read the open question threads (conversations.replies) and hold every answer in them;
         ones already held or filed are recognised by their message ts and count once."""
         assert self._bot is not None and self.config.bot_token is not None
-        threads = await self._bot.open_question_threads(self.platform)
+        try:
+            threads = await self._bot.open_question_threads(self.platform)
+        except Exception:  # e.g. the database is down; the next new connection reads them again
+            log.warning("Slack: could not list the open question threads to read after a reconnect", exc_info=True)
+            return
         log.info("Slack: new Socket Mode connection; reading %d open question thread(s) for missed answers", len(threads))
         for ref in threads:
             try:
