@@ -251,3 +251,35 @@ async def test_the_link_survives_slack_and_discord_rendering(seeded: Team) -> No
         found = URL.search(rendered)
         assert found, rendered
         assert (await fetch(found.group(0)))[0] == 200
+
+
+async def test_slack_admin_gets_the_link_privately_through_the_real_client(
+    sqlite_url: str,
+    test_bank: QuestionBank,
+    clock,
+    unused_tcp_port: int,  # type: ignore[no-untyped-def]
+) -> None:
+    """`/repbot dashboard` through slack-bolt to the fake Slack: an ephemeral reply whose link is intact."""
+    from tests.fake_slack import FakeSlack, SlackRig, flatten
+
+    fake = await FakeSlack().start()
+    fake.add_user("U1", "Alice")
+    fake.add_user("UADMIN", "Olga", admin=True)
+    rig = await SlackRig.start(fake, sqlite_url, test_bank, clock, public_url="https://repbot.example.com/team")
+    try:
+        assert await rig.command("dashboard", user="U1") == 200
+        assert await rig.command("dashboard", user="UADMIN") == 200
+        responses = await fake.wait_responses(2)
+        texts = [flatten(r) for r in responses]
+        assert all(r.get("response_type") == "ephemeral" for r in responses)
+        assert any("admin" in t.lower() and "/dashboard/" not in t for t in texts)
+        found = [
+            m for t in texts for m in re.findall(r"https://repbot\.example\.com/team/dashboard/(v1\.[a-z2-7]+\.[a-z2-7]+)/", t)
+        ]
+        assert len(found) == 1, [t[:400] for t in texts]
+        grant = await rig.bot.dashboard_links.check(found[0])
+        assert grant is not None and grant.scope == Scope("slack", grant.scope.workspace, "C1")
+        assert not fake.of("chat.postMessage", lambda c: "/dashboard/" in flatten(c.params))  # never in the channel
+    finally:
+        await rig.close()
+        await fake.stop()
