@@ -112,6 +112,8 @@ async def test_revoke_turns_off_every_link_of_the_workspace_and_only_that_worksp
         assert (await fetch(url))[0] == 200
     _, body, _ = await fetch(other_link)
     assert "Alice" not in body  # another workspace's link sees only its own channel
+    status, body, _ = await fetch(other_link + "questions/1")  # T1's first post
+    assert status == 404 and "canary" not in body
     assert (await fetch(tampered(other_link, '"T2","C2"', '"T1","C1"')))[0] == 403
 
     reply = await seeded.command("boss", "dashboard", "revoke", admin=True)
