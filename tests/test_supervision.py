@@ -290,9 +290,14 @@ async def test_sigterm_ends_the_process_in_every_state(tmp_path: Path, state: st
         ),
         "discord-connected": (discord_settings(discord_fake), "discord adapter started"),
     }[state]
+    port = free_port()
     try:
-        async with repbot_run(tmp_path, settings) as bot:
+        async with repbot_run(tmp_path, {**settings, "REPBOT_HTTP_PORT": str(port)}) as bot:
             await bot.wait_for_line(ready_line)
+            status, body = await _get(port, "/healthz")
+            platform = "slack" if state.startswith("slack") else "discord"
+            assert body["checks"][platform]["ok"] is state.endswith("connected"), body  # 503 until connected
+            assert status == (200 if state.endswith("connected") else 503)
             bot.proc.send_signal(signal.SIGTERM)
             assert await bot.exit_code(seconds=20) == 0
     finally:

@@ -164,6 +164,7 @@ class DiscordAdapter:
         """Log in, connect to the gateway, and return once READY; errors say what to fix."""
         self._bot = bot
         self._interactions = Interactions(bot, self._chat, list(self.options.admins))
+        bot.health.add("discord", self._health, readiness=True)  # 503 until READY
         self.tree.add_command(build_group(self._interactions.command, bot.commands.table))
         log.info("Discord adapter: %s", describe_mode(self.options))
         self._task = asyncio.create_task(self._run(), name="discord-client")
@@ -184,7 +185,6 @@ class DiscordAdapter:
         # From here on the client is watched for good: a crash restarts it, a close Discord
         # will not take back (4004 token, 4014 intent) stops the process with the fix.
         bot.supervisor.spawn(CLIENT_TASK, self._keep_connected)
-        bot.health.add("discord", self._health, readiness=True)
 
     async def _run(self) -> None:
         # Interaction responses made by tasks this client starts use the endpoint override.
@@ -225,6 +225,8 @@ class DiscordAdapter:
     async def _health(self) -> Check:
         if self._connected:
             return Check(True, f"gateway connected, latency {self.client.latency * 1000:.0f} ms")
+        if not self._ready.is_set():
+            return Check(False, "connecting to the gateway (waiting for READY)")
         since = ""
         if self._disconnected_at is not None:
             since = f" for {asyncio.get_running_loop().time() - self._disconnected_at:.0f} s"
