@@ -258,6 +258,15 @@ class RepBot:
         async def grader() -> Check:
             return self.grader.check()
 
+        async def feedback() -> Check:
+            graded = await self.notifier.oldest_pending()
+            if graded is None:
+                return Check(True, "nothing waiting")
+            graded = graded if graded.tzinfo else graded.replace(tzinfo=dt.UTC)
+            waited = max(0.0, (self.clock.now() - graded).total_seconds())
+            # Retries back off to every 5 minutes: longer than that undelivered means it keeps failing.
+            return Check(waited <= QUEUE_STALE_SECONDS, f"oldest undelivered feedback waiting {waited:.0f} s")
+
         async def tasks() -> Check:
             down = self.supervisor.problems()
             return Check(not down, "; ".join(f"{n} restarting after {why}" for n, why in down.items()) or "running")
@@ -265,6 +274,7 @@ class RepBot:
         self.health.add("database", database, readiness=True)
         self.health.add("grading_queue", grading_queue)
         self.health.add("grader", grader)
+        self.health.add("feedback", feedback)
         self.health.add("background_tasks", tasks)
 
     def alive(self) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -179,5 +180,42 @@ async def test_a_stopped_scheduler_is_reported_and_started_again(
         assert (await _get(unused_tcp_port, "/healthz"))[1]["checks"]["scheduler"]["ok"] is True
         logged = [r.getMessage() for r in caplog.records if "background task scheduler stopped" in r.getMessage()]
         assert len(logged) == 1 and "APScheduler stopped running" in logged[0]
+    finally:
+        await team.close()
+
+
+@dataclass
+class RepliesDown(FakeChat):
+    """Replies (feedback) fail while `down`, like a Slack Web API answering 500."""
+
+    down: bool = True
+
+    async def reply(self, thread: Any, message: Any, only_to: Any = None) -> Any:
+        if self.down:
+            raise ConnectionError("the platform answered 500")
+        return await super().reply(thread, message, only_to)
+
+
+async def test_feedback_that_stays_undelivered_is_reported_until_it_goes_out(
+    sqlite_url: str, test_bank: QuestionBank, clock: FrozenClock, unused_tcp_port: int
+) -> None:
+    chat = RepliesDown()
+    team = await Team.create(sqlite_url, test_bank, clock, chat, http_port=unused_tcp_port)
+    await team.bot.start(schedule=False, grade_in_background=False)
+    try:
+        await team.post_today()
+        await team.answer("alice", GOOD, source_id="m1")
+        await team.bot.worker.run_once()  # graded; its feedback fails
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 200 and body["checks"]["feedback"]["ok"] is True  # just now: retried soon
+        clock.advance(minutes=10)
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 503 and body["checks"]["feedback"]["ok"] is False
+        assert "600 s" in body["checks"]["feedback"]["detail"]
+        chat.down = False
+        await team.bot.notifier.deliver_pending()
+        assert chat.private_to("alice") and "feedback" in chat.private_to("alice")[-1].tags
+        status, body = await _get(unused_tcp_port, "/healthz")
+        assert status == 200 and body["checks"]["feedback"] == {"ok": True, "detail": "nothing waiting"}
     finally:
         await team.close()

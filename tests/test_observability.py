@@ -45,6 +45,7 @@ async def test_healthz_and_metrics_count_what_happened(
                     "database": True,
                     "grading_queue": True,
                     "grader": True,
+                    "feedback": True,
                     "background_tasks": True,
                 }
         assert "repbot_answers_received_total 2.0" in before and "repbot_answers_duplicate_total 1.0" in before
