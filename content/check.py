@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.grading.model import Verdict
@@ -49,9 +50,7 @@ STYLE_ORDER = [
 
 def bank_grader(questions: Sequence[Question], thesaurus: Thesaurus | None = None) -> OfflineGrader:
     """The offline grader as the bot builds it for the bundled bank."""
-    return OfflineGrader(
-        TermWeights.from_documents(q.model_answer for q in questions), thesaurus=thesaurus or load_thesaurus()
-    )
+    return OfflineGrader(TermWeights.from_documents(q.model_answer for q in questions), thesaurus=thesaurus or load_thesaurus())
 
 
 def generic_stems(questions: Sequence[Question]) -> frozenset[str]:
@@ -101,9 +100,10 @@ def grade_question(q: Question, grader: OfflineGrader) -> list[str]:
         problems.append(f"model answer scores {own.score} (< {MODEL_MIN}); criteria not fully hit: {weak}")
     off = grader.grade_sync(q, OFF_TOPIC)
     if off.score > OFF_TOPIC_MAX:
-        problems.append(f"off-topic paragraph scores {off.score} (> {OFF_TOPIC_MAX}): {[r.evidence for r in off.criteria if r.evidence]}")
-    echo = grader.grade_sync(q, q.prompt)
-    for r in echo.criteria:
+        problems.append(
+            f"off-topic paragraph scores {off.score} (> {OFF_TOPIC_MAX}): {[r.evidence for r in off.criteria if r.evidence]}"
+        )
+    for r in grader.criteria_in(q, q.prompt):
         if r.verdict is not Verdict.MISSED:
             problems.append(f"rubric.{r.criterion_id}: the prompt alone meets it ({r.evidence})")
     for claim in grader.asserted_misconceptions(q, q.model_answer):
@@ -114,7 +114,9 @@ def grade_question(q: Question, grader: OfflineGrader) -> list[str]:
         low, high = answer.bounds
         scores.setdefault(answer.style, []).append((answer.expected, got))
         if not low <= got <= high:
-            problems.append(f"calibration.{n} ({answer.style}): offline grade {got} outside [{low}, {high}] (expected {answer.expected})")
+            problems.append(
+                f"calibration.{n} ({answer.style}): offline grade {got} outside [{low}, {high}] (expected {answer.expected})"
+            )
     for better, worse in STYLE_ORDER:
         for exp_b, got_b in scores.get(better, []):
             for exp_w, got_w in scores.get(worse, []):
@@ -123,18 +125,29 @@ def grade_question(q: Question, grader: OfflineGrader) -> list[str]:
     return problems
 
 
-def check(paths: list[Path], *, lint_only: bool = False) -> list[str]:
-    corpus = [q for f in _yaml_files(BUNDLED_DIR) for q in load_file(f)[0]]
-    generic = generic_stems(corpus)
-    grader = None if lint_only else bank_grader(corpus)
+@dataclass(frozen=True)
+class BankContext:
+    """What every check needs from the bundled bank: built once, reused for every file."""
+
+    generic: frozenset[str]
+    grader: OfflineGrader | None
+
+    @classmethod
+    def load(cls, *, lint_only: bool = False) -> BankContext:
+        corpus = [q for f in _yaml_files(BUNDLED_DIR) for q in load_file(f)[0]]
+        return cls(generic_stems(corpus), None if lint_only else bank_grader(corpus))
+
+
+def check(paths: list[Path], *, lint_only: bool = False, context: BankContext | None = None) -> list[str]:
+    context = context or BankContext.load(lint_only=lint_only)
     problems: list[str] = []
     for path in paths:
         questions, file_problems = load_file(path, strict=True, authoring=True)
         problems += file_problems
         for q in questions:
-            found = lint_question(q, generic)
-            if grader is not None:
-                found += grade_question(q, grader)
+            found = lint_question(q, context.generic)
+            if context.grader is not None and not lint_only:
+                found += grade_question(q, context.grader)
             problems += [f"{path}: {q.id}: {p}" for p in found]
     return problems
 

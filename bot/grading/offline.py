@@ -332,6 +332,11 @@ class OfflineGrader:
         answer = AnswerText(text)
         return any(self._positive(answer, p) for p in phrases)
 
+    def criteria_in(self, question: Question, text: str) -> tuple[CriterionResult, ...]:
+        """Verdicts for a text as it stands, nothing removed (the author check asks this of the prompt)."""
+        answer = AnswerText(text)
+        return tuple(self._judge(c, answer) for c in question.rubric)
+
     def asserted_misconceptions(self, question: Question, text: str) -> list[Misconception]:
         answer = self._concept_text(question, text)
         return [m for m in question.misconceptions if self._asserts(m, answer)]
