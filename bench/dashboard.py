@@ -284,6 +284,7 @@ async def _run() -> list[Row]:
             counts.append(await _fill(url, events, bank))
             urls.append(url)
         rows += _rows("sqlite", counts, *await _time_side_by_side(urls[0], urls[1], bank))
+    # Absolute times move with whatever else the machine runs; the ratio is interleaved and does not.
     dsn = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         admin = await asyncpg.connect(dsn, timeout=3)
@@ -319,7 +320,8 @@ def _rows(backend: str, counts: list[int], small: float, large: float, server: f
             "ms",
             "",
             None,
-            f"handler start to response, median of {READS}; page {size / 1024:.0f} KiB",
+            f"handler start to response, median of {READS}; page {size / 1024:.0f} KiB; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
         ),
     ]
 
