@@ -199,10 +199,16 @@ def content_show(question_id: str) -> None:
 
 @content_app.command("stats")
 def content_stats() -> None:
-    """Counts by category, difficulty and format."""
+    """Counts by category, difficulty and format; sources, calibration answers and thesaurus size."""
     bank = bank_or_exit(settings_or_exit())
     questions = bank.all()
-    typer.echo(f"questions: {len(questions)}")
+    typer.echo(f"questions: {len(questions)} in {len({q.category for q in questions})} categories")
+    typer.echo(
+        f"references: {sum(len(q.references) for q in questions)} "
+        f"({sum(1 for q in questions if q.references)} of {len(questions)} questions cite at least one)"
+    )
+    typer.echo(f"calibration answers: {sum(len(q.calibration) for q in questions)}")
+    typer.echo(f"thesaurus groups: {len(bank.thesaurus)}")
     for title, counter in (
         ("category", Counter(q.category.value for q in questions)),
         ("difficulty", Counter(q.difficulty.value for q in questions)),
@@ -215,8 +221,15 @@ def content_stats() -> None:
 
 @grader_app.command("eval")
 def grader_eval(
-    file: Annotated[Path, typer.Argument(help="CSV: question,reference_answer,answer,score[,max_score]")],
+    file: Annotated[
+        Path | None,  # noqa: UP007
+        typer.Argument(help="CSV: answer,score[,max_score] and question_id, or question,reference_answer"),
+    ] = None,
     grader: Annotated[str, typer.Option("--grader", help="offline, llm, composite or overlap (a baseline)")] = "offline",
+    bank_set: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option("--set", help="instead of a file: the bank's `calibration` answers or the `holdout` answers"),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="write every row back with the grader's score and flags")] = None,  # noqa: UP007
     split: Annotated[str, typer.Option("--split", help="all, or dev / held-out: even / odd questions")] = "all",
 ) -> None:
@@ -227,9 +240,13 @@ def grader_eval(
     from bot.grading import evaluate as ev
 
     settings = settings_or_exit()
+    bank = bank_or_exit(settings)
     try:
-        rows = ev.select_split(ev.read_rows(file), split)
-        offline = ev.offline_grader_for(rows, (q.model_answer for q in bank_or_exit(settings).all()))
+        if (file is None) == (bank_set is None):
+            raise ev.EvalError("give a CSV file or --set calibration|holdout (one of the two)")
+        read = ev.with_bank(ev.read_rows(file), bank) if file is not None else ev.bank_rows(bank, bank_set or "")
+        rows = ev.select_split(read, split)
+        offline = ev.offline_grader_for(rows, (q.model_answer for q in bank.all()), thesaurus=bank.thesaurus)
         chosen = ev.eval_grader(grader, settings, offline)
     except ev.EvalError as exc:
         typer.echo(str(exc), err=True)
@@ -241,7 +258,7 @@ def grader_eval(
         try:
             with Progress(console=console, transient=True, disable=todo < 200 or not console.is_terminal) as bar:
                 task = bar.add_task(f"grading with {grader}", total=todo)
-                return await ev.evaluate(rows, chosen.grader, progress=lambda n: bar.advance(task, n))
+                return await ev.evaluate(rows, chosen.grader, bank=bank, progress=lambda n: bar.advance(task, n))
         finally:
             await chosen.aclose()
 
