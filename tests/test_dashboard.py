@@ -285,3 +285,12 @@ async def test_slack_admin_gets_the_link_privately_through_the_real_client(
     finally:
         await rig.close()
         await fake.stop()
+
+
+def test_a_configured_signing_key_is_masked_and_scrubbed_from_logs() -> None:
+    from bot.config import Settings
+
+    settings = Settings(dashboard_secret="a-configured-dashboard-key", public_url="https://tools.example.com/repbot/")
+    assert settings.masked()["dashboard_secret"] == "****"
+    assert "a-configured-dashboard-key" in settings.secrets()  # the log filter replaces every one of these
+    assert settings.public_url == "https://tools.example.com/repbot"
