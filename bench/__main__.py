@@ -12,7 +12,7 @@ import time
 
 from bench.common import Row, print_rows
 
-MODULES = ["slack_ack", "slack_oauth", "leaderboard", "dashboard", "fanout", "grading_throughput", "offline_grader", "idle_rss"]
+MODULES = ["slack_ack", "slack_oauth", "slack_stream", "leaderboard", "dashboard", "fanout", "grading_throughput", "offline_grader", "idle_rss"]
 
 
 def main(names: list[str]) -> int:

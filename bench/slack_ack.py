@@ -180,8 +180,8 @@ async def _loadgen_main() -> None:
 class _Rig:
     """One app under test, its load generator process and the fake API that process hosts."""
 
-    def __init__(self, workdir: Path, name: str):
-        self.db_url = f"sqlite+aiosqlite:///{workdir / (name + '.db')}"
+    def __init__(self, workdir: Path, name: str, db_url: str | None = None):
+        self.db_url = db_url or f"sqlite+aiosqlite:///{workdir / (name + '.db')}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.slack_ack", "--loadgen"],
             stdin=subprocess.PIPE,
@@ -228,7 +228,7 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
 
 
-async def _floor(workdir: Path, rate: int, seconds: int) -> dict[str, Any]:
+async def _floor(workdir: Path, rate: int, seconds: int, db_url: str | None = None) -> dict[str, Any]:
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
     from sqlalchemy import text
@@ -236,10 +236,11 @@ async def _floor(workdir: Path, rate: int, seconds: int) -> dict[str, Any]:
     from adapters.launcher import freeze_startup_heap
     from storage.db import make_engine
 
-    rig = _Rig(workdir, "floor")
+    rig = _Rig(workdir, "floor", db_url)
     engine = make_engine(rig.db_url)
+    key = "INTEGER PRIMARY KEY" if engine.dialect.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
     async with engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE floor_answers (id INTEGER PRIMARY KEY, source_id TEXT UNIQUE, body TEXT)"))
+        await conn.execute(text(f"CREATE TABLE floor_answers (id {key}, source_id TEXT UNIQUE, body TEXT)"))
     app = AsyncApp(client=AsyncWebClient(token=TOKEN, base_url=rig.api_url), signing_secret=SECRET, process_before_response=True)
 
     @app.event("message")
@@ -262,7 +263,7 @@ async def _floor(workdir: Path, rate: int, seconds: int) -> dict[str, Any]:
         rig.close()
 
 
-async def _repbot(workdir: Path, rate: int, seconds: int) -> dict[str, Any]:
+async def _repbot(workdir: Path, rate: int, seconds: int, db_url: str | None = None) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from adapters.launcher import freeze_startup_heap
@@ -274,7 +275,7 @@ async def _repbot(workdir: Path, rate: int, seconds: int) -> dict[str, Any]:
     from content.loader import QuestionBank, load_file
     from storage.models import AnswerMessage
 
-    rig = _Rig(workdir, "repbot")
+    rig = _Rig(workdir, "repbot", db_url)
     settings = Settings(
         database_url=rig.db_url,
         slack_bot_token=TOKEN,

@@ -43,7 +43,7 @@ from bot.grading.worker import GradingWorker, WorkerSettings
 from bot.health import Check, Health, WatchedGrader, database_check, oldest_due_seconds
 from bot.home import HomePage
 from bot.http import make_app, serve
-from bot.inbox import AnswerInbox, InboxSettings
+from bot.inbox import MAX_FILING_LAG, AnswerInbox, InboxSettings
 from bot.intake import RECEIVED_EMOJI, Intake, IntakeResult, IntakeSettings, Outcome
 from bot.interview.followups import FollowUpBank
 from bot.interview.service import InterviewService, InterviewSettings
@@ -129,7 +129,7 @@ class RepBot:
             self.clock,
             self.intake,
             self._after_filed,
-            InboxSettings(max_defer=self._channel_quiet),
+            InboxSettings(max_defer=min(self._channel_quiet, MAX_FILING_LAG)),
             outage=self.database_outage,
         )
         self.queue = GradingQueue(self.sessions, self.clock, dt.timedelta(seconds=settings.grading_lease_seconds))

@@ -57,10 +57,17 @@ class InboxSettings:
     gather: float = 0.5
     poll: float = 2.0  # look for rows left by a crash or another replica this often
     # While answers stream in, filing waits for a pause of `idle_gap` seconds between them, so
-    # it never competes with the acks for the process; but never longer than `max_defer` after
-    # an answer arrived. The app sets that to the quiet period: a grade is never later for it.
+    # a short burst is acked at full speed and filed right after it; but never longer than
+    # `max_defer` after an answer arrived, so under a sustained stream filing keeps pace with
+    # the acks instead of building a backlog (the app caps it at MAX_FILING_LAG).
     idle_gap: float = 0.05
     max_defer: float = 0.0
+
+
+# Deferring longer made a one-minute stream at 200 answers/s end with 20 s of answers still held
+# (filed 13-18 s after the last ack), and filing them all then made every one of them due for
+# grading at once, since the quiet period counts from when an answer arrived.
+MAX_FILING_LAG = 0.5
 
 
 def encode(event: AnswerPosted) -> str:
