@@ -5,6 +5,8 @@ every memo cache cleared), as new answers do in use:
 
 * the public short-answer set in tests/data/asag (2,442 real student answers to reference-only
   questions, median 16 words): the issue's target, >= 1,000 answers/s;
+* the bank's calibration answers (chat-length answers in five styles) graded against their rubric
+  questions with the thesaurus, as the bot grades: the grading issue's target, >= 200 answers/s;
 * the bundled bank's model answers graded against their own rubric questions (150-400 words
   each, several times a typical chat answer): reported without a target, as the long tail.
 
@@ -20,20 +22,28 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.common import Row, check, print_rows
+from bot.grading import concepts, offline, text
 from bot.grading import evaluate as ev
-from bot.grading import offline, text
 from bot.grading.offline import OfflineGrader, TermWeights
 from content.loader import load_bank
 from content.schema import Question
 
 ASAG = Path(__file__).resolve().parents[1] / "tests" / "data" / "asag" / "unt_data_structures.csv"
 TARGET = ">= 1000"
+RUBRIC_TARGET = ">= 200"
 REPEATS = 3
 
 
 def _cold() -> None:
     """Forget every memo, so each pass grades as if the answers were new (as they are in use)."""
-    for memo in (text.stem, text.word_similarity, text._trigrams, offline._phrase_stems):
+    for memo in (
+        text.stem,
+        text.word_similarity,
+        text._trigrams,
+        offline._phrase_stems,
+        concepts.compile_phrase,
+        concepts._normal_word,
+    ):
         memo.cache_clear()
 
 
@@ -59,18 +69,26 @@ def run(progress: Callable[[str], None] | None = None) -> list[Row]:
     bank = load_bank([])
     rows = [r for r in ev.read_rows(ASAG) if r.problem is None]
     questions = ev.questions_for(rows)
-    short = [(questions[(r.question, r.reference_answer)], r.answer) for r in rows]
+    short = [(questions[ev.question_key(r)][0], r.answer) for r in rows]
     bank_answers = [q.model_answer for q in bank.all()]
     short_rate, short_rates = _rate(lambda: ev.offline_grader_for(rows, bank_answers), short)
     if progress:
         progress(f"asag: {short_rate:.0f} answers/s")
 
+    def bank_grader() -> OfflineGrader:
+        return OfflineGrader(TermWeights.from_documents(bank_answers), thesaurus=bank.thesaurus)
+
+    chat = [(q, a.text) for q in bank.all() for a in q.calibration]
+    chat_rate, chat_rates = _rate(bank_grader, chat)
+    if progress:
+        progress(f"bank calibration answers: {chat_rate:.0f} answers/s")
     long = [(q, q.model_answer) for q in bank.all()]
-    long_rate, long_rates = _rate(lambda: OfflineGrader(TermWeights.from_documents(bank_answers)), long)
+    long_rate, long_rates = _rate(bank_grader, long)
     if progress:
         progress(f"bank model answers: {long_rate:.0f} answers/s")
     return [
         _row("offline grader, public short answers (1 core)", short_rate, short_rates, len(short), TARGET),
+        _row("offline grader, rubric + thesaurus, calibration answers (1 core)", chat_rate, chat_rates, len(chat), RUBRIC_TARGET),
         _row("offline grader, bank model answers 150-400 words (1 core)", long_rate, long_rates, len(long)),
     ]
 

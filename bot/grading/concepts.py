@@ -186,31 +186,30 @@ class ThesaurusIndex:
     """Thesaurus groups as compiled phrases: what each phrase may be replaced with."""
 
     def __init__(self, groups: Iterable[Sequence[str]] = ()):
-        self._groups: list[tuple[Phrase, ...]] = []
+        # Entries by their first stem, so a phrase only looks at the groups its words could start.
+        self._by_first: dict[str, list[tuple[tuple[str, ...], Phrase, tuple[Phrase, ...]]]] = {}
         for group in groups:
             compiled = tuple(dict.fromkeys(p for p in (compile_phrase(entry) for entry in group) if p))
-            if len(compiled) >= 2:
-                self._groups.append(compiled)
-        self._alternatives = lru_cache(maxsize=16384)(self._build_alternatives)
+            if len(compiled) < 2:
+                continue
+            for entry in compiled:
+                stems = tuple(t.stem for t in entry)
+                self._by_first.setdefault(stems[0], []).append((stems, entry, compiled))
+        self._alternatives = lru_cache(maxsize=65536)(self._build_alternatives)
 
     def alternatives(self, phrase: Phrase) -> tuple[Phrase, ...]:
         """The phrase itself, then the phrase with any group entry it contains swapped for another."""
         return self._alternatives(phrase)
 
     def _build_alternatives(self, phrase: Phrase) -> tuple[Phrase, ...]:
-        stems = [t.stem for t in phrase]
+        stems = tuple(t.stem for t in phrase)
         found: list[Phrase] = [phrase]
-        for group in self._groups:
-            for entry in group:
-                n = len(entry)
-                entry_stems = [t.stem for t in entry]
-                for i in range(len(stems) - n + 1):
-                    if stems[i : i + n] != entry_stems:
-                        continue
-                    for other in group:
-                        if other != entry:
-                            found.append(phrase[:i] + other + phrase[i + n :])
-                    break
+        for i, first in enumerate(stems):
+            for entry_stems, entry, group in self._by_first.get(first, ()):
+                n = len(entry_stems)
+                if stems[i : i + n] != entry_stems:
+                    continue
+                found += [phrase[:i] + other + phrase[i + n :] for other in group if other != entry]
         # Glued and split spellings: "roll back" / "rollback", "hot fix" / "hotfix".
         for alt in list(found):
             for i in range(len(alt) - 1):
@@ -252,8 +251,7 @@ class AnswerText:
         self._joined: dict[str, list[int]] = {}
         for i in range(len(tokens) - 1):
             if tokens[i].sentence == tokens[i + 1].sentence:
-                joined = tokens[i].word + tokens[i + 1].word
-                self._joined.setdefault(stem(joined), []).append(i)
+                self._joined.setdefault(tokens[i].word + tokens[i + 1].word, []).append(i)
         self._by_length: dict[int, list[str]] = {}
         for t in tokens:
             if len(t.word) >= 4 and t.word not in self._by_length.get(len(t.word), ()):
@@ -287,7 +285,8 @@ class AnswerText:
             return []
         if len(phrase) == 1:
             term = phrase[0]
-            spots = [(i, i + 1) for i in self.occurrences(term)] + [(i, i + 2) for i in self._joined.get(term.stem, ())]
+            glued = set(self._joined.get(term.word, ())) | set(self._joined.get(term.stem, ()))
+            spots = [(i, i + 1) for i in self.occurrences(term)] + [(i, i + 2) for i in glued]
             return [Match(s, e, self.negated(s, e), True) for s, e in sorted(set(spots))]
         places = [self.occurrences(term) for term in phrase]
         need = len(phrase) if not allow_partial or len(phrase) < 3 else len(phrase) - 1

@@ -108,7 +108,7 @@ def words(text: str) -> list[str]:
     return _TOKEN.findall(fold(text))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262144)
 def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
