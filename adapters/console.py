@@ -235,6 +235,7 @@ class ConsoleSession:
         self._in_interview = False  # DM mode: lines go to the person's mock interview
         self._quiet_until: float | None = None  # an interview answer waits for more until then
         self._private = False  # `/private`: the next answer is private
+        self._scheduled = False  # the channel's daily job is installed (schedule changes re-install it)
 
     def _as(self, name: str) -> Person:
         return Person(PLATFORM, PLACE.workspace, person_id(name), name)
@@ -282,7 +283,9 @@ class ConsoleSession:
 
     async def _channel(self):  # type: ignore[no-untyped-def]
         channel = await self._bot.daily.ensure_channel(PLACE, "console")
-        self._bot.scheduler.sync_channel(channel)  # a new console channel gets its daily post job too
+        if not self._scheduled:  # a console channel created just now gets its daily post job too
+            self._bot.scheduler.sync_channel(channel)
+            self._scheduled = True
         return channel
 
     async def _start(self, *, ask: bool, started: dt.datetime | None) -> None:
