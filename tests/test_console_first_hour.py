@@ -73,6 +73,29 @@ def test_interview_answer_spans_messages_until_done(tmp_path: Path) -> None:
     assert "== Interview scorecard ==" in out
 
 
+def test_interview_answer_is_graded_after_the_quiet_period_without_done(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPBOT_", "SLACK_", "DISCORD_"))}
+    env.update(PYTHONPATH=str(ROOT), REPBOT_QUIET_PERIOD_SECONDS="1", **only_test_bank(tmp_path))
+    proc = subprocess.Popen(REPBOT + ["run"], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = b""
+    try:
+        # Input stays open (a person still at the keyboard): only the quiet pause can finish the answer.
+        proc.stdin.write(f"/interview pipeline-design 1\n{CANARY}\n\n".encode())
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while b"Question 1:" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                seen += os.read(proc.stdout.fileno(), 4096)
+        assert b"Add more if you like" in seen and b"Question 1:" in seen, seen[-800:]
+        assert seen.index(b"Add more if you like") < seen.index(b"Question 1:")
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+        proc.stdout.close()
+
+
 def test_piped_interview_answer_left_open_is_graded_at_end_of_input(tmp_path: Path) -> None:
     env = only_test_bank(tmp_path)
     result = run(["run"], tmp_path, stdin=f"/interview pipeline-design 1\n{CANARY_WITHOUT_BASELINE}\n", env=env)
