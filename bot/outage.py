@@ -119,7 +119,11 @@ def is_outage(exc: BaseException) -> bool:
                 sqlalchemy.exc.NotSupportedError,
             ),
         )
-    return isinstance(exc, (OSError, ConnectionError, TimeoutError, sqlalchemy.exc.DisconnectionError))
+    # sqlalchemy.exc.TimeoutError: no pooled connection came free in time (an overloaded or stuck
+    # database looks the same from here).
+    return isinstance(
+        exc, (OSError, ConnectionError, TimeoutError, sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError)
+    )
 
 
 class Unavailable(Exception):

@@ -45,7 +45,9 @@ def test_one_line_per_kind_per_interval_with_a_count_and_one_line_when_back(capl
 def test_what_counts_as_an_outage() -> None:
     refused = sqlalchemy.exc.DBAPIError("SELECT 1", {}, Exception('database "x" is not currently accepting connections'))
     duplicate = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    pool_exhausted = sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
     assert is_outage(refused) and is_outage(ConnectionRefusedError()) and is_outage(TimeoutError())
+    assert is_outage(pool_exhausted)
     assert not is_outage(duplicate) and not is_outage(KeyError("bug"))
 
 
