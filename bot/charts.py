@@ -1,4 +1,8 @@
-"""PNG charts for recaps (matplotlib, headless)."""
+"""PNG charts for recaps (matplotlib, headless).
+
+matplotlib is imported when a chart is drawn, not at start-up: it is a third of the idle
+process's memory and a recap is drawn once a week.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,18 @@ import datetime as dt
 import io
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def week_figure(days: Sequence[dt.date], answers: Sequence[int], averages: Sequence[float | None], title: str) -> Figure:
     """Bars: answers per day (a count, so whole-number ticks); line: average score per day (0-10),
     broken on days without answers rather than drawn across them as if they had an average."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     figure = Figure(figsize=(6, 3), dpi=100)
     ax = figure.add_subplot()
     labels = [d.strftime("%a %d") for d in days]
