@@ -118,3 +118,10 @@ def test_each_rule_fails_its_example(
     path.write_text(yaml.safe_dump(broken, sort_keys=False), encoding="utf-8")
     problems = check([path], context=context)
     assert any(expected in p for p in problems), problems
+
+
+def test_the_whole_bundled_bank_passes_the_author_check(context: BankContext) -> None:
+    from content.loader import BUNDLED_DIR, _yaml_files
+
+    problems = check(_yaml_files(BUNDLED_DIR), context=context)
+    assert problems == [], f"{len(problems)} problem(s), first: {problems[:10]}"

@@ -64,7 +64,7 @@ _NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "none"
 _REJECTING = frozenset(
     stem(w)
     for w in """avoid avoiding skip skipping bypass bypassing ignore ignoring disable disabling forbid ban banned
-    prevent preventing stop stopping abandon drop dropping eliminate eliminating resist refuse reject rejecting
+    prevent preventing stop stopping abandon dropping eliminate eliminating resist refuse reject rejecting
     tempting tempted""".split()
 )
 # Phrases before a stretch that say it is the wrong thing to do.
@@ -113,6 +113,12 @@ NEGATION_REACH = 6
 MATCH_SLACK = 2
 
 
+def _breaks(gap: str) -> bool:
+    """Whether the text between two tokens ends a clause. Punctuation with no space around it is
+    part of a name, not a break: "4.0.0", "main..release", "ci/cd"."""
+    return bool(_CLAUSE_END.search(gap)) and any(c.isspace() or c in "()[]" for c in gap)
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     word: str  # normalised surface form: "percent" for "%", "not" for "n't"
@@ -148,7 +154,7 @@ def tokenize(text: str) -> tuple[str, list[Token]]:
     last_end = 0
     for match in _TOKEN.finditer(folded):
         gap = folded[last_end : match.start()]
-        if tokens and _CLAUSE_END.search(gap):
+        if tokens and _breaks(gap):
             clause += 1
             if _SENTENCE_END.search(gap):
                 sentence += 1
@@ -238,11 +244,22 @@ def _fuzzy_limit(word: str) -> int:
 class AnswerText:
     """An answer prepared for concept matching: tokens, where each stem occurs, negated stretches."""
 
-    def __init__(self, text: str, *, drop: Sequence[bool] | None = None):
+    def __init__(self, text: str, *, drop: Sequence[bool] | None = None, known: frozenset[str] = frozenset()):
+        """`known`: stems of real words (the bank's vocabulary); those are never taken for a typo of
+        another word ("server" is not a misspelt "semver")."""
         self.folded, tokens = tokenize(text)
         if drop is not None:
             tokens = [t for t, d in zip(tokens, drop, strict=True) if not d]
         self.tokens = tokens
+        self._known = known
+        # Distance inside a match is counted in words that carry meaning: "report them to their
+        # manager" is two words apart, like "report manager".
+        self._content_at: list[int] = []
+        count = 0
+        for t in tokens:
+            self._content_at.append(count)
+            if t.word not in MATCH_STOPWORDS or t.word in _NEGATORS:
+                count += 1
         self._positions: dict[str, list[int]] = {}
         for i, t in enumerate(tokens):
             self._positions.setdefault(t.stem, []).append(i)
@@ -273,6 +290,7 @@ class AnswerText:
                     for candidate in self._by_length.get(size, ()):
                         if (
                             candidate[0] == term.word[0]
+                            and stem(candidate) not in self._known
                             and Levenshtein.distance(term.word, candidate, score_cutoff=limit) <= limit
                         ):
                             hits.update(self._positions[candidate])
@@ -293,18 +311,24 @@ class AnswerText:
         reach = len(phrase) + MATCH_SLACK
         matches: list[Match] = []
         anchor_index = min(range(len(phrase)), key=lambda k: len(places[k]) or 10**9)
+        at = self._content_at
         for anchor in places[anchor_index]:
             sentence = self.tokens[anchor].sentence
             used = {anchor}
             for k, spots in enumerate(places):
                 if k == anchor_index:
                     continue
-                near = [p for p in spots if p not in used and abs(p - anchor) < reach and self.tokens[p].sentence == sentence]
+                near = [
+                    p for p in spots if p not in used and abs(at[p] - at[anchor]) < reach and self.tokens[p].sentence == sentence
+                ]
                 if near:
                     used.add(min(near, key=lambda p: abs(p - anchor)))
-            if len(used) >= need and max(used) - min(used) < reach:
+            if len(used) >= need and at[max(used)] - at[min(used)] < reach:
                 start, end = min(used), max(used) + 1
-                matches.append(Match(start, end, self.negated(start, end), len(used) == len(phrase)))
+                # A negation between the phrase's own words turns it: "admins are not exempt".
+                inside = sum(1 for p in range(start, end) if p not in used and self.tokens[p].word in _NEGATORS)
+                negated = self.negated(start, end) != (inside % 2 == 1)
+                matches.append(Match(start, end, negated, len(used) == len(phrase)))
         return matches
 
     def quote(self, match: Match) -> str:

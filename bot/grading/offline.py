@@ -144,7 +144,8 @@ def _reference_profile(weights: TermWeights, prompt: str, reference: str) -> _Re
         (w, stem(w), weights.weight(stem(w)) * (QUESTION_WORD_SHARE if stem(w) in asked else 1.0)) for w in ref_words
     )
     weighted_grams = tuple(
-        (g, weights.gram_weight(g) * (QUESTION_WORD_SHARE if g in asked_grams else 1.0)) for g in sorted(char_grams(reference_tokens))
+        (g, weights.gram_weight(g) * (QUESTION_WORD_SHARE if g in asked_grams else 1.0))
+        for g in sorted(char_grams(reference_tokens))
     )
     return _ReferenceProfile(
         words=weighted_words,
@@ -232,6 +233,7 @@ class OfflineGrader:
     def __init__(self, weights: TermWeights | None = None, *, thesaurus: Thesaurus | None = None):
         self._weights = weights or TermWeights()
         self._thesaurus = ThesaurusIndex(thesaurus.groups if thesaurus else ())
+        self._known = frozenset(self._weights.idf)
         self._prompt_tokens = lru_cache(maxsize=2048)(lambda prompt: tuple(t.stem for t in tokenize(prompt)[1]))
         # Per grader, not global: the profile depends on these weights.
         self._profile = lru_cache(maxsize=2048)(self._build_profile)
@@ -329,12 +331,12 @@ class OfflineGrader:
 
     def matches_any(self, text: str, phrases: Iterable[str]) -> bool:
         """Whether the text asserts any of the phrases (said, and not negated or rejected)."""
-        answer = AnswerText(text)
+        answer = AnswerText(text, known=self._known)
         return any(self._positive(answer, p) for p in phrases)
 
     def criteria_in(self, question: Question, text: str) -> tuple[CriterionResult, ...]:
         """Verdicts for a text as it stands, nothing removed (the author check asks this of the prompt)."""
-        answer = AnswerText(text)
+        answer = AnswerText(text, known=self._known)
         return tuple(self._judge(c, answer) for c in question.rubric)
 
     def asserted_misconceptions(self, question: Question, text: str) -> list[Misconception]:
@@ -343,9 +345,9 @@ class OfflineGrader:
 
     def _concept_text(self, question: Question, text: str) -> AnswerText:
         """The answer for concept matching, less runs of words copied from the prompt."""
-        answer = AnswerText(text)
+        answer = AnswerText(text, known=self._known)
         keep = copied_span_mask([t.stem for t in answer.tokens], self._prompt_tokens(question.prompt))
-        return AnswerText(text, drop=[not k for k in keep]) if not all(keep) else answer
+        return AnswerText(text, drop=[not k for k in keep], known=self._known) if not all(keep) else answer
 
     def _matches(self, answer: AnswerText, phrase: str, *, allow_partial: bool = False) -> list[Match]:
         found: list[Match] = []
