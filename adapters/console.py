@@ -60,13 +60,16 @@ BUTTON_COMMANDS = {ANSWER_PRIVATELY: "/private", HINT: "/hint", SKIP: "/skip"}
 
 
 def console_message(message: Message) -> Message:
-    """The message as a terminal shows it: buttons as the commands that do the same."""
+    """The message as a terminal shows it: buttons as the commands that do the same; files as
+    the path they were written to (ConsoleChat.show)."""
     blocks = []
     for block in message.blocks:
         if isinstance(block, Buttons):
             commands = [f"{BUTTON_COMMANDS[b.action]} ({b.label.lower()})" for b in block.buttons if b.action in BUTTON_COMMANDS]
             if commands:
                 blocks.append(Context("type your answer and an empty line; " + ", ".join(commands)))
+        elif isinstance(block, Attachment):
+            continue  # written to a file, and the line saying where replaces it
         elif isinstance(block, Context) and HOW_TO_ANSWER in block.text:
             blocks.append(Context(block.text.replace(f" · {HOW_TO_ANSWER}", "").replace(HOW_TO_ANSWER, "")))
         else:
