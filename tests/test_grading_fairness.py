@@ -200,3 +200,30 @@ def test_a_keyword_list_scores_near_zero_and_lists_nothing_as_covered(grader: Of
     assert grade.score <= 1.5
     if grade.score == 0:
         assert "Covered" not in feedback_message(QUESTION, grade, late=False, points=0).text()
+
+
+# Found while repairing rubrics: each of these used to go wrong.
+def test_dots_inside_a_version_do_not_end_the_sentence() -> None:
+    from bot.grading.concepts import tokenize
+
+    tokens = tokenize("pin 4.0.0 and diff main..release/4.x today. Then ship")[1]
+    assert {t.sentence for t in tokens if t.word != "ship" and t.word != "then"} == {0}
+    assert tokens[-1].sentence == 1
+
+
+def test_a_real_word_is_not_a_typo_of_another() -> None:
+    from bot.grading.concepts import AnswerText, compile_phrase
+
+    known = frozenset({"server", "semver"})
+    assert AnswerText("restart the server", known=known).find(compile_phrase("semver")) == []
+    assert AnswerText("follow semvr strictly", known=known).find(compile_phrase("semver")) != []
+
+
+def test_a_negation_between_the_words_of_a_phrase_turns_it(grader: OfflineGrader) -> None:
+    assert verdict(grader, "The release gates are not kept for hotfixes.", "release-gates") is Verdict.MISSED
+    assert verdict(grader, "Keep the release gates, always.", "release-gates") is Verdict.HIT
+
+
+def test_little_words_between_a_phrases_words_do_not_push_them_apart(grader: OfflineGrader) -> None:
+    # "confirm ... recovery" with four function words between them still says the signal.
+    assert verdict(grader, "we confirm that it is the recovery we wanted", "watch-metrics") is Verdict.HIT
