@@ -104,6 +104,7 @@ _REJECTING_AFTER = (
     ("never", "works"),
     ("fallacy",),
 )
+_BE = frozenset({"is", "are", "was", "were", "be", "been", "gets", "get", "got"})
 # A clause that starts with one of these may judge the one before it.
 _BACK_REFERENCES = frozenset({"that", "this", "which", "it", "both"})
 # Words that end the reach of a negation inside a clause.
@@ -340,6 +341,9 @@ class AnswerText:
             return True
         # A judgement after the stretch rejects it whatever came before ("tempting to X, but that's wrong").
         after = self._judged_with(end)
+        # So does a negated predicate right after it: "the release gates are not kept".
+        if after and (after[0] in _NEGATORS or (after[0] in _BE and len(after) > 1 and after[1] in _NEGATORS)):
+            return True
         return any(_starts_with(after, i, phrase) for phrase in _REJECTING_AFTER for i in range(len(after)))
 
     def _judged_with(self, end: int) -> list[str]:
