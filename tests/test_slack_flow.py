@@ -200,18 +200,19 @@ async def test_private_answer_hidden_until_reveal(rig: SlackRig, fake: FakeSlack
     assert "*Answers*\n1" in fields  # the one private answer is counted at the reveal
 
 
-async def test_edit_regrades_and_delete_removes_points(lite: SlackRig, fake: FakeSlack) -> None:
+async def test_edit_after_feedback_regrades_keeps_points_and_delete_removes_points(lite: SlackRig, fake: FakeSlack) -> None:
     rig = lite
     await rig.post_question()
     _, ts = await rig.reply(WEAK, user="U1")
     await rig.bot.worker.run_until_idle()
     weak_points = await points_of(rig, "Alice")
+    assert weak_points > 0
 
     status, _ = await rig.poster.event(rig.session, event_callback(edited(GOOD, ts, str(rig.thread))))
     assert status == 200
     await rig.bot.worker.run_until_idle()
-    better = await points_of(rig, "Alice")
-    assert better > weak_points
+    # Feedback had gone out: the edit earns better feedback, not more points (issue 13, item 6).
+    assert await points_of(rig, "Alice") == weak_points
     assert len(ephemerals_to(fake, "U1")) == 2  # graded again, feedback again
     assert (await answers(rig))[0].text == GOOD
 
