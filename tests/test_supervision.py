@@ -449,7 +449,7 @@ async def test_slack_answers_written_while_the_socket_was_down_are_filed_once(sq
         await fake.stop()
 
 
-async def test_slack_app_token_revoked_while_running_stops_with_one_line(sqlite_url, test_bank, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_slack_app_token_revoked_while_running_stops_with_one_line(sqlite_url, test_bank, clock, caplog) -> None:  # type: ignore[no-untyped-def]
     from adapters.slack.adapter import SlackAdapter
     from bot.app import RepBot
     from bot.config import Settings
@@ -466,6 +466,9 @@ async def test_slack_app_token_revoked_while_running_stops_with_one_line(sqlite_
         await fake.drop_socket()  # ...and the next connect is refused
         await asyncio.wait_for(bot.supervisor.failed.wait(), 30)
         assert "SLACK_APP_TOKEN" in str(bot.supervisor.fatal) and "invalid_auth" in str(bot.supervisor.fatal)
+        # slack-sdk's own reconnect attempts failed meanwhile; its per-attempt lines are not logged.
+        assert not [r for r in caplog.records if "Failed to retrieve WSS URL" in r.getMessage()]
+        assert [r for r in caplog.records if "Slack Socket Mode connection lost" in r.getMessage()]
         assert not (await bot.health.report()).checks["slack"].ok
     finally:
         await adapter.stop()

@@ -58,8 +58,29 @@ APP_TOKEN_FIX = (
 )
 # slack-sdk's Socket Mode client logs every failed (re)connect attempt, with a traceback, each
 # ping interval for as long as it fails. This adapter reports the connection itself, one line per
-# change of state, so the library's own log only shows at DEBUG.
+# change of state, so those lines of the library's log only show at DEBUG; everything else it
+# logs (a failed ack, a listener error) still shows.
 SDK_LOG = logging.getLogger(__name__ + ".socket_mode_sdk")
+RECONNECT_NOISE = (
+    "Failed to connect",
+    "Failed to retrieve WSS URL",
+    "Failed to check the current session",
+    "Failed to send a ping",
+    "Failed to receive or enqueue",
+    "Failed to close the old session",
+    "seems to be already closed",
+    "seems to be stale",
+)
+
+
+class ReconnectNoise(logging.Filter):
+    """Drops slack-sdk's per-attempt reconnect lines (the adapter's watcher reports the state)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        message = record.getMessage()
+        return not any(noise in message for noise in RECONNECT_NOISE)
 
 
 def refused(exc: BaseException) -> str | None:
@@ -177,7 +198,8 @@ class SlackAdapter:
             log.info("Slack HTTP mode: listening on %s:%s%s", self.host, self.port, self.config.path)
         else:
             assert self.config.app_token is not None
-            SDK_LOG.setLevel(logging.NOTSET if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.CRITICAL)
+            if not any(isinstance(f, ReconnectNoise) for f in SDK_LOG.filters):
+                SDK_LOG.addFilter(ReconnectNoise())
             self._socket = AsyncSocketModeHandler(self.app, self.config.app_token, logger=SDK_LOG, web_client=self.api)
             await self._retrying("Socket Mode connect", self._connect_socket)
             log.info("Slack Socket Mode: connected")
