@@ -530,3 +530,16 @@ async def test_slack_bot_token_revoked_while_running_stops_with_one_line(sqlite_
     finally:
         await rig.close()
         await fake.stop()
+
+
+async def test_a_sharded_gateway_closed_with_4004_stops_with_the_fix(sqlite_url, test_bank, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import discord
+
+    async def no_identify_pause(self: Any, shard_id: int | None, *, initial: bool = False) -> None:
+        pass  # discord.py waits 5 s between shard IDENTIFYs (Discord's limit); the fake has none
+
+    monkeypatch.setattr(discord.AutoShardedClient, "before_identify_hook", no_identify_pause)
+    async with discord_env(sqlite_url, test_bank, clock, shard_count=2, discord_shards=2) as env:
+        await env.fake.close_gateway(4004, shard=1)
+        await asyncio.wait_for(env.bot.supervisor.failed.wait(), 15)
+        assert "4004" in str(env.bot.supervisor.fatal) and "DISCORD_TOKEN" in str(env.bot.supervisor.fatal)
