@@ -1,9 +1,10 @@
 """The offline rubric grader: deterministic, fast, no network.
 
-With a rubric: score = rubric coverage (signals matched per criterion, by weight) blended with
-how much of the reference answer's meaning-carrying vocabulary the answer recalls (terms
-weighted by rarity), times a prose factor (keyword lists earn nothing), minus misconception
-penalties.
+With a rubric: score = rubric coverage (each criterion met when one of its signals is said as a
+concept and not negated, see bot/grading/concepts.py) blended with how much of the reference
+answer's meaning-carrying vocabulary the answer recalls (terms weighted by rarity), through a
+concave curve, times a prose factor (keyword lists earn nothing), minus the penalties of the
+misconceptions the answer asserts. The weights were fitted on the bank's calibration answers.
 
 Reference answer only (no rubric): score = a saturating curve of how much of the reference
 the answer recalls, measured twice and averaged: rarity-weighted reference words matched
@@ -50,12 +51,15 @@ from content.schema import Criterion, Misconception, Question
 from content.thesaurus import Thesaurus
 
 GRADER_NAME = "offline"
-GRADER_VERSION = "offline-3"
+GRADER_VERSION = "offline-4"
 
-# Weights of the blend when a rubric exists; a paraphrase rarely reuses >60% of the reference.
+# With a rubric (fitted on the bank's calibration answers; content/holdout measures them):
+# raw = RUBRIC_SHARE * weighted coverage + (1 - RUBRIC_SHARE) * min(1, recall / RECALL_SATURATION),
+# score = 10 * raw ** CREDIT_CURVE * prose * length - MISCONCEPTION_WEIGHT * penalties. The concave
+# curve is what a senior interviewer does: half the substance earns about half the score, and a
+# terse answer that makes the points is not held down by the words it did not spend.
 RUBRIC_SHARE = 0.7
 RECALL_SATURATION = 0.4
-FULL_MARKS_AT = 1.0
 MISCONCEPTION_WEIGHT = 1.5
 CREDIT_CURVE = 0.75
 # Reference-only questions (fitted on the dev half of tests/data/asag, see the module docstring):
@@ -206,19 +210,6 @@ class _AnswerIndex:
             self._fuzzy_cache[term] = best[0] if best else None
         return self._fuzzy_cache[term]
 
-    def contains_phrase(self, phrase: Sequence[str]) -> bool:
-        if not phrase:
-            return False
-        variants = [self.variant(t) for t in phrase]
-        if any(v is None for v in variants):
-            return False
-        if len(variants) == 1:
-            return True
-        for start in self.positions[variants[0]]:  # type: ignore[index]
-            if all(start + k < len(self.tokens) and self.tokens[start + k] == v for k, v in enumerate(variants[1:], start=1)):
-                return True
-        return False
-
 
 @lru_cache(maxsize=16384)
 def _phrase_stems(phrase: str) -> tuple[str, ...]:
@@ -305,7 +296,7 @@ class OfflineGrader:
             coverage /= question.total_weight
             raw = RUBRIC_SHARE * coverage + (1 - RUBRIC_SHARE) * min(1.0, recall / RECALL_SATURATION)
             # A senior interviewer gives full marks before every last rubric point is there.
-            raw = min(1.0, raw / FULL_MARKS_AT) ** CREDIT_CURVE
+            raw = raw**CREDIT_CURVE
         else:
             # Off-topic sentences cannot lend chance letter-overlaps ("-tion", "the ") to the recall.
             sentence_of = [i for i, s in enumerate(sentences) for _ in s]
@@ -328,11 +319,6 @@ class OfflineGrader:
             latency_ms=int((time.perf_counter() - started) * 1000),
             flags=frozenset(flags),
         )
-
-    def matches_any(self, text: str, phrases: Iterable[str]) -> bool:
-        """Whether the text asserts any of the phrases (said, and not negated or rejected)."""
-        answer = AnswerText(text, known=self._known)
-        return any(self._positive(answer, p) for p in phrases)
 
     def criteria_in(self, question: Question, text: str) -> tuple[CriterionResult, ...]:
         """Verdicts for a text as it stands, nothing removed (the author check asks this of the prompt)."""
