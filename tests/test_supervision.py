@@ -480,6 +480,11 @@ async def test_a_crashed_discord_client_is_logged_once_and_restarted(sqlite_url,
     async with discord_env(sqlite_url, test_bank, clock) as env:
         sessions = len(env.fake.sessions)
         await env.fake.dispatch("MESSAGE_DELETE", {"channel_id": env.fake.channel_id})  # no "id": discord.py raises
+
+        async def down() -> bool:
+            return not (await env.bot.health.report()).checks["discord"].ok
+
+        await eventually(down)  # while it waits to restart, health says the connection is down
         await env.fake.wait_for(lambda: len(env.fake.sessions) > sessions, seconds=20)  # a fresh client identified
 
         async def connected() -> bool:

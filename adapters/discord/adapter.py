@@ -208,11 +208,18 @@ class DiscordAdapter:
             # Shielded: stopping the supervision must not cancel the client; stop() closes it.
             await asyncio.shield(self._task)
         except Exception as exc:
+            self._lost()
             line = fatal_line(exc)
             if line is not None:
                 raise Fatal(line) from exc
             raise
+        self._lost()
         raise RuntimeError("the Discord client returned although nobody stopped it")
+
+    def _lost(self) -> None:
+        """The client itself ended (no disconnect event comes then): health says so until READY."""
+        if self._connected:
+            self._connected, self._disconnected_at = False, asyncio.get_running_loop().time()
 
     def _start_error(self, exc: BaseException | None) -> str:
         line = fatal_line(exc)
