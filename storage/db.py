@@ -69,9 +69,11 @@ class WriteGate:
                 self._owner = None
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def make_sessionmaker(engine: AsyncEngine, *, write_gate: bool = True) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; on SQLite their writes queue on a WriteGate unless `write_gate` is
+    off (a file whose writes are all one-statement transactions, like the answer inbox's)."""
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and write_gate:
         sessions.write_gate = WriteGate()  # type: ignore[attr-defined]
     return sessions
 
