@@ -134,6 +134,7 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks
     # Thread replies people wrote, as conversations.replies returns them: (channel, thread ts) -> messages.
     history: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    socket_url: str | None = None  # hand out this Socket Mode URL instead (e.g. one nobody answers on)
     _rate_limited: dict[str, list[int]] = field(default_factory=dict)
     _failing: dict[str, list[int]] = field(default_factory=dict)
     # Called (and awaited) when a method is called, before it answers: faults elsewhere mid-call.
@@ -272,7 +273,7 @@ class FakeSlack:
         if method == "apps.connections.open":
             if token != self.app_token:
                 return web.json_response({"ok": False, "error": "invalid_auth"})
-            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/link?ticket=t"})
+            return web.json_response({"ok": True, "url": self.socket_url or f"ws://127.0.0.1:{self.port}/link?ticket=t"})
         team = self.teams.get(token or "")
         if team is None:
             return web.json_response({"ok": False, "error": "invalid_auth"})

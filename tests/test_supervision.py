@@ -548,3 +548,40 @@ async def test_a_sharded_gateway_closed_with_4004_stops_with_the_fix(sqlite_url,
         await env.fake.close_gateway(4004, shard=1)
         await asyncio.wait_for(env.bot.supervisor.failed.wait(), 15)
         assert "4004" in str(env.bot.supervisor.fatal) and "DISCORD_TOKEN" in str(env.bot.supervisor.fatal)
+
+
+async def test_unreachable_socket_mode_endpoint_is_503_and_one_line_until_it_connects(
+    sqlite_url, test_bank, clock, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    from adapters.slack.adapter import SlackAdapter
+    from bot.app import RepBot
+    from bot.config import Settings
+
+    fake = await FakeSlack().start()
+    fake.socket_url = f"ws://127.0.0.1:{free_port()}/link"  # apps.connections.open works; its URL does not
+    settings = Settings(database_url=sqlite_url, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=fake.api_url)
+    adapter = SlackAdapter.from_settings(settings)
+    adapter.connect_timeout = 0.5  # production gives the websocket 15 s
+    bot = RepBot(settings, adapter.chat, clock=clock, bank=test_bank)
+    await bot.prepare()
+    starting = asyncio.create_task(adapter.start(bot))
+    try:
+
+        async def retried() -> bool:
+            return len(fake.of("apps.connections.open")) >= 3  # a few attempts, each with a fresh URL
+
+        await eventually(retried, seconds=20)
+        check = (await bot.health.report()).checks["slack"]
+        assert not check.ok and "Socket Mode connect" in check.detail
+        assert not starting.done()
+        fake.socket_url = None  # the endpoint answers again
+        await asyncio.wait_for(starting, 20)
+        assert (await bot.health.report()).checks["slack"].ok
+        failed = [r for r in caplog.records if "Slack Socket Mode connect failed" in r.getMessage()]
+        assert len(failed) == 1 and not [r for r in caplog.records if r.exc_info and "socket_mode" in r.name]
+    finally:
+        if not starting.done():
+            starting.cancel()
+        await adapter.stop()
+        await bot.stop()
+        await fake.stop()

@@ -125,6 +125,7 @@ class SlackAdapter:
         self._jobs: set[asyncio.Task[None]] = set()
         self._outage: str | None = None  # the failure kind last logged, so a retry loop logs it once
         self.recheck_after = RECHECK_AFTER
+        self.connect_timeout = CONNECT_TIMEOUT
 
     @classmethod
     def from_settings(cls, settings: Settings, *, host: str = "0.0.0.0") -> SlackAdapter:
@@ -255,10 +256,10 @@ class SlackAdapter:
         client = self._socket.client
         client.wss_uri = await self._open_url()
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
+            async with asyncio.timeout(self.connect_timeout):
                 await client.connect()
         except TimeoutError:
-            raise TimeoutError(f"the Socket Mode websocket did not open within {CONNECT_TIMEOUT:g} s") from None
+            raise TimeoutError(f"the Socket Mode websocket did not open within {self.connect_timeout:g} s") from None
 
     async def _watch_socket(self) -> None:
         """Supervised: notices a lost connection (slack-sdk reconnects by itself), a revoked app
