@@ -253,3 +253,21 @@ async def test_a_row_whose_lookups_fail_stays_and_does_not_block_the_rest(team: 
     async with team.bot.inbox.held_sessions() as session:
         left = (await session.execute(select(InboxMessage))).scalar_one()
     assert left.source_id == "mallory-1" and left.attempts == 1 and left.available_at > team.clock.now()
+
+
+async def test_later_messages_of_several_people_merge_in_order_in_one_batch(team: Team) -> None:
+    await team.post_today()
+    await team.receive("alice", "alice one", source_id="a-1")
+    await team.receive("bob", "bob one", source_id="b-1")
+    await team.file()
+    await team.receive("alice", "alice two", source_id="a-2")
+    await team.receive("bob", "bob two", source_id="b-2")
+    await team.receive("alice", "alice three", source_id="a-3")
+    await team.receive("alice", "alice one", source_id="a-1")  # a redelivery of a filed message
+    await team.file()  # one chunk: merges for two people, one of them twice, and a duplicate
+
+    by_text = {a.text: a for a in await answers(team)}
+    assert set(by_text) == {"alice one\nalice two\nalice three", "bob one\nbob two"}
+    assert by_text["alice one\nalice two\nalice three"].revision == 3  # one bump per message, as one by one
+    assert by_text["bob one\nbob two"].revision == 2
+    assert await count(team, AnswerMessage) == 5 and await team.bot.inbox.depth() == 0
