@@ -285,7 +285,8 @@ class AnswerText:
         if term not in self._found:
             hits = set(self._positions.get(term.stem, ())) | set(self._positions.get(term.word, ()))
             limit = _fuzzy_limit(term.word)
-            if limit and not term.word[0].isdigit():
+            # Words with digits are names or numbers ("maxunavailable0", "v2"): only exact matches.
+            if limit and not any(ch.isdigit() for ch in term.word):
                 n = len(term.word)
                 for size in range(n - limit, n + limit + 1):
                     for candidate in self._by_length.get(size, ()):

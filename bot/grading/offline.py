@@ -337,8 +337,11 @@ class OfflineGrader:
 
     def _matches(self, answer: AnswerText, phrase: str, *, allow_partial: bool = False) -> list[Match]:
         found: list[Match] = []
-        for alternative in self._thesaurus.alternatives(compile_phrase(phrase)):
-            found += answer.find(alternative, allow_partial=allow_partial)
+        compiled = compile_phrase(phrase)
+        for alternative in self._thesaurus.alternatives(compiled):
+            # A shorter spelling (glued words, a short synonym) must be said whole: half of it
+            # would be less than half of the signal.
+            found += answer.find(alternative, allow_partial=allow_partial and len(alternative) >= len(compiled))
         return found
 
     def _positive(self, answer: AnswerText, phrase: str) -> Match | None:
