@@ -103,8 +103,10 @@ def grade_question(q: Question, grader: OfflineGrader) -> list[str]:
         problems.append(
             f"off-topic paragraph scores {off.score} (> {OFF_TOPIC_MAX}): {[r.evidence for r in off.criteria if r.evidence]}"
         )
+    # Met, not merely touched: answers lose copied prompt text before grading anyway, so a prompt
+    # that shares half a signal's words costs nothing; one that says a whole signal is a bad rubric.
     for r in grader.criteria_in(q, q.prompt):
-        if r.verdict is not Verdict.MISSED:
+        if r.verdict is Verdict.HIT:
             problems.append(f"rubric.{r.criterion_id}: the prompt alone meets it ({r.evidence})")
     for claim in grader.asserted_misconceptions(q, q.model_answer):
         problems.append(f"model answer asserts misconception '{claim.claim}'")
