@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.grading.concepts import compile_phrase
 from bot.grading.model import Verdict
 from bot.grading.offline import OfflineGrader, TermWeights
 from bot.grading.text import stem, words
@@ -80,8 +81,10 @@ def lint_question(q: Question, generic: frozenset[str]) -> list[str]:
     for c in q.rubric:
         for s in c.signals:
             signal_stems = [stem(w) for w in words(s)]
-            if len(signal_stems) == 1 and signal_stems[0] in generic:
-                problems.append(f"rubric.{c.id}: signal '{s}' is a single generic word; name the concept in a phrase")
+            # Judged as the grader reads it: "what would I do differently" is only "differently".
+            meaning = compile_phrase(s)
+            if len(meaning) == 1 and meaning[0].stem in generic:
+                problems.append(f"rubric.{c.id}: signal '{s}' is a single generic word to the grader ('{meaning[0].word}'); name the concept in a phrase")
             if _contains(prompt_stems, signal_stems):
                 problems.append(f"rubric.{c.id}: signal '{s}' is already in the prompt; the prompt's words earn nothing")
     model_words = words(q.model_answer)
