@@ -341,7 +341,9 @@ class OfflineGrader:
         for alternative in self._thesaurus.alternatives(compiled):
             # A shorter spelling (glued words, a short synonym) must be said whole: half of it
             # would be less than half of the signal.
-            found += answer.find(alternative, allow_partial=allow_partial and len(alternative) >= len(compiled))
+            # A longer synonym ("image digest" for "digest") gives no half-credit the signal itself would not.
+            partial = allow_partial and len(compiled) >= 3 and len(alternative) >= len(compiled)
+            found += answer.find(alternative, allow_partial=partial)
         return found
 
     def _positive(self, answer: AnswerText, phrase: str) -> Match | None:
