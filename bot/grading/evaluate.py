@@ -265,9 +265,13 @@ def questions_for(rows: Iterable[EvalRow], bank: QuestionBank | None = None) -> 
 def offline_grader_for(
     rows: Sequence[EvalRow], bank_answers: Iterable[str] = (), *, thesaurus: Thesaurus | None = None
 ) -> OfflineGrader:
-    """Term rarity from the bank plus the file's own reference answers (never from the grades)."""
-    references = {r for row in rows if row.problem is None for r in references_of(row)}
-    return OfflineGrader(TermWeights.from_documents([*bank_answers, *sorted(references)]), thesaurus=thesaurus)
+    """Term rarity from the file's own reference answers (never from the grades), plus the bank's
+    model answers when rows are graded against bank questions: which words are rare in release
+    engineering says nothing about another domain's answers."""
+    gradeable = [row for row in rows if row.problem is None]
+    references = {r for row in gradeable for r in references_of(row)}
+    bank = list(bank_answers) if any(row.question_id for row in gradeable) else []
+    return OfflineGrader(TermWeights.from_documents([*bank, *sorted(references)]), thesaurus=thesaurus)
 
 
 BANK_SETS = ("calibration", "holdout")
