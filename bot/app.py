@@ -70,7 +70,7 @@ QUEUE_STALE_SECONDS = 300.0
 
 
 def offline_grader_for(bank: QuestionBank) -> OfflineGrader:
-    return OfflineGrader(TermWeights.from_documents(q.model_answer for q in bank.all()))
+    return OfflineGrader(TermWeights.from_documents(q.model_answer for q in bank.all()), thesaurus=bank.thesaurus)
 
 
 def build_grader(settings: Settings, offline: OfflineGrader) -> Grader:
