@@ -450,6 +450,9 @@ async def test_slack_answers_written_while_the_socket_was_down_are_filed_once(sq
 
 
 async def test_slack_app_token_revoked_while_running_stops_with_one_line(sqlite_url, test_bank, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    # At the default level: another test in the same worker may have left the root logger at DEBUG,
+    # where slack-sdk's per-attempt lines are shown on purpose.
+    caplog.set_level(logging.INFO)
     from adapters.slack.adapter import SlackAdapter
     from bot.app import RepBot
     from bot.config import Settings
@@ -553,6 +556,9 @@ async def test_a_sharded_gateway_closed_with_4004_stops_with_the_fix(sqlite_url,
 async def test_unreachable_socket_mode_endpoint_is_503_and_one_line_until_it_connects(
     sqlite_url, test_bank, clock, caplog
 ) -> None:  # type: ignore[no-untyped-def]
+    # At the default level: another test in the same worker may have left the root logger at DEBUG,
+    # where slack-sdk's per-attempt lines are shown on purpose.
+    caplog.set_level(logging.INFO)
     from adapters.slack.adapter import SlackAdapter
     from bot.app import RepBot
     from bot.config import Settings
