@@ -295,8 +295,7 @@ class OfflineGrader:
             coverage = sum(c.weight * r.verdict.credit for c, r in zip(question.rubric, results, strict=True))
             coverage /= question.total_weight
             raw = RUBRIC_SHARE * coverage + (1 - RUBRIC_SHARE) * min(1.0, recall / RECALL_SATURATION)
-            # A senior interviewer gives full marks before every last rubric point is there.
-            raw = raw**CREDIT_CURVE
+            raw = raw**CREDIT_CURVE  # concave: see the constants above
         else:
             # Off-topic sentences cannot lend chance letter-overlaps ("-tion", "the ") to the recall.
             sentence_of = [i for i, s in enumerate(sentences) for _ in s]
@@ -331,17 +330,16 @@ class OfflineGrader:
 
     def _concept_text(self, question: Question, text: str) -> AnswerText:
         """The answer for concept matching, less runs of words copied from the prompt."""
-        answer = AnswerText(text, known=self._known)
-        keep = copied_span_mask([t.stem for t in answer.tokens], self._prompt_tokens(question.prompt))
-        return AnswerText(text, drop=[not k for k in keep], known=self._known) if not all(keep) else answer
+        keep = copied_span_mask([t.stem for t in tokenize(text)[1]], self._prompt_tokens(question.prompt))
+        return AnswerText(text, drop=None if all(keep) else [not k for k in keep], known=self._known)
 
     def _matches(self, answer: AnswerText, phrase: str, *, allow_partial: bool = False) -> list[Match]:
         found: list[Match] = []
         compiled = compile_phrase(phrase)
         for alternative in self._thesaurus.alternatives(compiled):
-            # A shorter spelling (glued words, a short synonym) must be said whole: half of it
-            # would be less than half of the signal.
-            # A longer synonym ("image digest" for "digest") gives no half-credit the signal itself would not.
+            # Half-credit only where the signal itself allows it (three words or more), and never
+            # through a shorter spelling (glued words, a short synonym): half of that is less than
+            # half of the signal.
             partial = allow_partial and len(compiled) >= 3 and len(alternative) >= len(compiled)
             found += answer.find(alternative, allow_partial=partial)
         return found
