@@ -31,11 +31,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 from bench.common import Row, check, print_rows
+
+if TYPE_CHECKING:
+    from bot.app import RepBot
 
 RATE = 200  # events per second
 SECONDS = 10
@@ -263,6 +266,22 @@ async def _floor(workdir: Path, rate: int, seconds: int, db_url: str | None = No
         rig.close()
 
 
+async def open_questions(bot: RepBot, channels: int) -> tuple[dict[str, str], str]:
+    """The day's question posted in `channels` channels and a warm-up one: (channel -> thread, warm-up thread)."""
+    from bot.daily import schedule_of
+    from bot.events import Place
+
+    async def open_question(channel_ref: str) -> tuple[str, str]:
+        channel = await bot.daily.ensure_channel(Place("slack", TEAM, channel_ref), channel_ref)
+        posted = await bot.daily.post_daily(channel.id, schedule_of(channel).local_day(bot.clock.now()), "test-canary")
+        assert posted is not None and posted.ref.thread_id
+        return channel_ref, posted.ref.thread_id
+
+    opened = dict(await asyncio.gather(*(open_question(f"C{i:02d}") for i in range(channels)), open_question("CWARM")))
+    warm = opened.pop("CWARM")
+    return opened, warm
+
+
 async def _repbot(workdir: Path, rate: int, seconds: int, db_url: str | None = None) -> dict[str, Any]:
     from sqlalchemy import func, select
 
@@ -270,8 +289,6 @@ async def _repbot(workdir: Path, rate: int, seconds: int, db_url: str | None = N
     from adapters.slack.adapter import SlackAdapter
     from bot.app import RepBot
     from bot.config import Settings
-    from bot.daily import schedule_of
-    from bot.events import Place
     from content.loader import QuestionBank, load_file
     from storage.models import AnswerMessage
 
@@ -290,15 +307,7 @@ async def _repbot(workdir: Path, rate: int, seconds: int, db_url: str | None = N
     await bot.start(schedule=False)  # grading worker on, as in production (default 20 s quiet period)
     await adapter.start(bot)
     try:
-
-        async def open_question(channel_ref: str) -> tuple[str, str]:
-            channel = await bot.daily.ensure_channel(Place("slack", TEAM, channel_ref), channel_ref)
-            posted = await bot.daily.post_daily(channel.id, schedule_of(channel).local_day(bot.clock.now()), "test-canary")
-            assert posted is not None and posted.ref.thread_id
-            return channel_ref, posted.ref.thread_id
-
-        opened = dict(await asyncio.gather(*(open_question(f"C{i:02d}") for i in range(CHANNELS)), open_question("CWARM")))
-        warm = opened.pop("CWARM")
+        opened, warm = await open_questions(bot, CHANNELS)
         freeze_startup_heap()  # as `repbot run` does once its adapters are up
         result = await rig.measure(f"http://127.0.0.1:{adapter.port}/slack/events", opened, warm, rate, seconds)
         done = time.perf_counter()

@@ -20,7 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, check, print_rows
-from bench.slack_ack import CHANNELS, FILING_TIMEOUT, RATE, SECONDS, SECRET, TEAM, TEST_BANK, TOKEN, _pct, _repbot, _Rig
+from bench.slack_ack import (
+    CHANNELS,
+    FILING_TIMEOUT,
+    RATE,
+    SECONDS,
+    SECRET,
+    TEAM,
+    TEST_BANK,
+    TOKEN,
+    _pct,
+    _repbot,
+    _Rig,
+    open_questions,
+)
 
 CLIENT_ID = "bench.client"
 AUTH_TARGET = "<= 1"  # auth.test calls for the one workspace, whatever the number of requests
@@ -33,8 +46,6 @@ async def _repbot_oauth(workdir: Path, rate: int, seconds: int) -> dict[str, Any
     from adapters.slack.adapter import SlackAdapter
     from bot.app import RepBot
     from bot.config import Settings
-    from bot.daily import schedule_of
-    from bot.events import Place
     from content.loader import QuestionBank, load_file
 
     rig = _Rig(workdir, "repbot-oauth")
@@ -68,15 +79,7 @@ async def _repbot_oauth(workdir: Path, rate: int, seconds: int) -> dict[str, Any
         )
     )
     try:
-
-        async def open_question(channel_ref: str) -> tuple[str, str]:
-            channel = await bot.daily.ensure_channel(Place("slack", TEAM, channel_ref), channel_ref)
-            posted = await bot.daily.post_daily(channel.id, schedule_of(channel).local_day(bot.clock.now()), "test-canary")
-            assert posted is not None and posted.ref.thread_id
-            return channel_ref, posted.ref.thread_id
-
-        opened = dict(await asyncio.gather(*(open_question(f"C{i:02d}") for i in range(CHANNELS)), open_question("CWARM")))
-        warm = opened.pop("CWARM")
+        opened, warm = await open_questions(bot, CHANNELS)
         freeze_startup_heap()
         result = await rig.measure(f"http://127.0.0.1:{adapter.port}/slack/events", opened, warm, rate, seconds)
         done = time.perf_counter()
