@@ -332,6 +332,14 @@ def _pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if len(values) > 1 else values[0]
 
 
+def ack_figures(result: dict[str, Any]) -> tuple[dict[str, float], str]:
+    """p50/p99 ack latency of one rig run, and the detail line that says how many got a 200."""
+    lat = result["latencies"]
+    sent = sum(result["statuses"].values())
+    detail = f"{len(lat)}/{sent} answered 200 in {result['seconds']:.1f} s; statuses {result['statuses']}"
+    return {"p50": _pct(lat, 50), "p99": _pct(lat, 99)}, detail
+
+
 def run(rate: int = RATE, seconds: int = SECONDS) -> list[Row]:
     """Floor first, then RepBot, each against a fresh SQLite file and a fresh load process."""
     # Overload shows up as non-200 statuses in the rows; per-request tracebacks would drown them.
@@ -344,10 +352,7 @@ def run(rate: int = RATE, seconds: int = SECONDS) -> list[Row]:
     rows: list[Row] = []
     figures: dict[str, dict[str, float]] = {}
     for name, result in (("RepBot", repbot), ("floor", floor)):
-        lat = result["latencies"]
-        figures[name] = {"p50": _pct(lat, 50), "p99": _pct(lat, 99)}
-        sent = sum(result["statuses"].values())
-        detail = f"{len(lat)}/{sent} answered 200 in {result['seconds']:.1f} s; statuses {result['statuses']}"
+        figures[name], detail = ack_figures(result)
         rows.append(Row(f"slack ack p50 {name}", round(figures[name]["p50"], 2), "ms", detail=detail))
         rows.append(Row(f"slack ack p99 {name}", round(figures[name]["p99"], 2), "ms", detail=detail))
     sent = sum(repbot["statuses"].values()) + USERS  # the warm-up answers are answers too

@@ -29,9 +29,9 @@ from bench.slack_ack import (
     TEAM,
     TEST_BANK,
     TOKEN,
-    _pct,
     _repbot,
     _Rig,
+    ack_figures,
     open_questions,
 )
 
@@ -102,10 +102,7 @@ def run(rate: int = RATE, seconds: int = SECONDS) -> list[Row]:
     rows: list[Row] = []
     figures: dict[str, dict[str, float]] = {}
     for name, result in (("OAuth mode", oauth), ("single token", single)):
-        lat = result["latencies"]
-        figures[name] = {"p50": _pct(lat, 50), "p99": _pct(lat, 99)}
-        sent = sum(result["statuses"].values())
-        detail = f"{len(lat)}/{sent} answered 200 in {result['seconds']:.1f} s; statuses {result['statuses']}"
+        figures[name], detail = ack_figures(result)
         if name == "OAuth mode":
             rows.append(Row(f"slack ack p50 RepBot {name}", round(figures[name]["p50"], 2), "ms", detail=detail))
             rows.append(Row(f"slack ack p99 RepBot {name}", round(figures[name]["p99"], 2), "ms", detail=detail))
